@@ -1,0 +1,83 @@
+"""What every command shares: the console, error handling and option helpers."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ssgan_core.config import RunConfig, resolve_config
+from ssgan_core.errors import ConfigError, InputError, SsganError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USAGE_ERRORS = (ConfigError, InputError)
+"""Errors in what the user typed or passed: exit code 2, like a usage error."""
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn ssgan errors into one red line and an exit code instead of a traceback.
+
+    Set ``SSGAN_DEBUG=1`` to see the traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SsganError as exc:
+            if os.environ.get("SSGAN_DEBUG"):
+                raise
+            raise fail(str(exc), 2 if isinstance(exc, USAGE_ERRORS) else 1) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def progress(transient: bool = False) -> Progress:
+    """The progress bar every long command uses."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+        transient=transient,
+    )
+
+
+PresetOption = typer.Option(None, "--preset", "-p", help="Preset name (see `ssgan config presets`).")
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML or JSON config file.", exists=False)
+SetOption = typer.Option(None, "--set", "-s", help="Override a field: section.field=value (repeatable).")
+
+
+def load_config(preset: str | None, config_file: Path | None, overrides: list[str] | None) -> RunConfig:
+    return resolve_config(preset=preset, config_file=config_file, overrides=overrides or [])

@@ -1,0 +1,44 @@
+"""``ssgan config show`` and ``ssgan config presets``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, handle_errors, load_config
+
+from ssgan_core.config import dump_config
+from ssgan_core.plugins import get_host
+
+app = typer.Typer(help="Inspect run configs and presets.", no_args_is_help=True)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    preset: str | None = PresetOption,
+    config: Path | None = ConfigOption,
+    set_: list[str] | None = SetOption,
+    as_json: bool = typer.Option(False, "--json", help="Plain JSON (no colours)."),
+) -> None:
+    """Print the fully resolved config: defaults < preset < --config < --set."""
+    text = json.dumps(dump_config(load_config(preset, config, set_)), indent=2)
+    if as_json:
+        typer.echo(text)
+    else:
+        console.print(Syntax(text, "json", background_color="default"))
+
+
+@app.command("presets")
+@handle_errors
+def presets() -> None:
+    """List available presets."""
+    table = Table(header_style="bold")
+    for col in ("preset", "package", "description"):
+        table.add_column(col)
+    for p in sorted(get_host().presets.values(), key=lambda p: p.name):
+        table.add_row(p.name, p.package, p.description)
+    console.print(table)

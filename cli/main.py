@@ -1,0 +1,39 @@
+"""The ``ssgan`` command: a thin Typer layer over ``ssgan_core``.
+
+Each command lives in its own module and is added here.
+"""
+
+from __future__ import annotations
+
+import typer
+from ssgan_cli import config_cmd, plugins_cmd
+
+from ssgan_core import __version__
+
+app = typer.Typer(
+    name="ssgan",
+    help="Stereo spectrogram GANs for one-shot audio: train, generate, encode, invert, evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ssgan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Stereo spectrogram GANs for one-shot audio."""
+
+
+# --- commands (one module each) ---------------------------------------------------
+app.command("list-plugins")(plugins_cmd.list_plugins)
+app.add_typer(config_cmd.app, name="config")

@@ -1,0 +1,315 @@
+"""One pydantic tree for a run, presets, files and ``a.b=value`` overrides.
+
+A part section (``transform``, ``generator``, ``critic``, ``inverter``,
+``data.source``) is ``{"name": plugin_name, **plugin_options}``; ``losses`` maps
+loss plugin names to their options. Plugin options are validated by the model each
+plugin registered, so ``ssgan config show`` prints every option with its default.
+
+Resolution order: defaults < preset < config file < ``--set`` overrides.
+Overriding a part's ``name`` starts that part from the new plugin's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ssgan_core.errors import ConfigError, SsganError
+from ssgan_core.interfaces import AudioSpec
+from ssgan_core.registry import UnknownPartError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PartConfig(BaseModel):
+    """``name`` picks the plugin; every other key is that plugin's option."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Registered plugin name (see `ssgan list-plugins`).")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LossOptions(BaseModel):
+    """Base options for loss terms: every term has a weight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(1.0, ge=0, description="Multiplier of this term; 0 disables it.")
+
+
+class AudioConfig(_Strict):
+    sample_rate: int = Field(44_100, ge=8_000, le=192_000, description="Hz; inputs are resampled to it.")
+    seconds: float = Field(0.6, gt=0, le=30, description="Fixed clip length; inputs are padded or cut.")
+
+    def spec(self) -> AudioSpec:
+        return AudioSpec(self.sample_rate, self.seconds)
+
+
+class DataConfig(_Strict):
+    source: PartConfig = Field(
+        default_factory=lambda: PartConfig(name="synthetic-kicks"),
+        description="Dataset source plugin and its options (`folder` reads audio files).",
+    )
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="Share held out for validation (paper: 20%).")
+    cache_dir: Path | None = Field(
+        None, description="Where encoded datasets are cached; default: <runs_dir>/.cache."
+    )
+
+
+class EarlyStoppingConfig(_Strict):
+    metric: Literal["abs_w", "fd"] = Field(
+        "abs_w", description="Validation metric to minimise: |Wasserstein estimate| (paper) or FD."
+    )
+    warmup: int = Field(4, ge=0, description="Epochs before early stopping may trigger.")
+    patience: int = Field(3, ge=1, description="Epochs without improvement before stopping.")
+
+
+class TrainingConfig(_Strict):
+    batch_size: int = Field(16, ge=1, description="Paper: 16.")
+    epochs: int = Field(14, ge=1, description="Upper bound on epochs.")
+    n_critic: int = Field(5, ge=1, description="Critic steps per generator step (paper: 5).")
+    generator_lr: float = Field(0.003, gt=0, description="RMSprop learning rate of the generator.")
+    critic_lr: float = Field(0.004, gt=0, description="RMSprop learning rate of the critic.")
+    weight_decay: float = Field(0.05, ge=0, description="RMSprop weight decay, both optimisers.")
+    lr_gamma: float = Field(0.9, gt=0, le=1, description="ExponentialLR decay per epoch.")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    device: str = Field("auto", description="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps.")
+    preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per epoch.")
+    fd_every_epoch: bool = Field(True, description="Log FD of previews vs validation each epoch.")
+
+
+class OutputConfig(_Strict):
+    runs_dir: Path = Field(Path("runs"), description="Parent folder of run directories.")
+    run_name: str | None = Field(None, description="Run folder name; default: preset + timestamp.")
+    wav_subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = Field("PCM_24", description="WAV sample format.")
+    preview_wavs: int = Field(4, ge=0, description="Preview WAVs written per epoch.")
+
+
+class RunConfig(_Strict):
+    """Everything that defines a run. Saved as ``config.json`` beside every checkpoint."""
+
+    seed: int = Field(0, description="Seeds data split, init, latents and noise.")
+    preset: str | None = Field(None, description="Preset this config started from (informational).")
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    transform: PartConfig = Field(default_factory=lambda: PartConfig(name="stft-db"))
+    generator: PartConfig = Field(default_factory=lambda: PartConfig(name="paper-generator"))
+    critic: PartConfig = Field(default_factory=lambda: PartConfig(name="paper-critic"))
+    losses: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {
+            "wasserstein": {"weight": 1.0},
+            "gradient-penalty": {"weight": 5.0},
+            "spectral-difference": {"weight": 0.15},
+            "spectral-convergence": {"weight": 0.15},
+            "feature-matching": {"weight": 0.35},
+        },
+        description="Loss plugin name -> its options (each has a weight).",
+    )
+    inverter: PartConfig = Field(default_factory=lambda: PartConfig(name="griffin-lim"))
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+PART_SECTIONS: dict[str, str] = {
+    "transform": "transform",
+    "generator": "generator",
+    "critic": "critic",
+    "inverter": "inverter",
+    "data.source": "dataset",
+}
+"""Config path of each single-part section -> the registry kind it names."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file into a dict."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table/object at the top level")
+    return data
+
+
+load_preset_file = load_config_file
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; a section whose ``name`` changes is replaced, not merged."""
+    out = dict(base)
+    for key, value in top.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            if "name" in value and "name" in old and value["name"] != old["name"]:
+                out[key] = dict(value)
+            else:
+                out[key] = deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` -> (["a", "b"], 3). Values are JSON when they parse, else strings."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {item!r} must look like section.field=value")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = dict(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        nested: Any = value
+        for part in reversed(path):
+            nested = {part: nested}
+        out = deep_merge(out, nested)
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``field.path: what was expected (got X)``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        got = err.get("input")
+        shown = "" if err["type"] in {"missing"} or isinstance(got, dict) else f" (got {got!r})"
+        parts.append(f"{loc}: {msg}{shown}")
+    return "; ".join(parts)
+
+
+def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def validate_config(data: Mapping[str, Any], host: Any = None) -> RunConfig:
+    """Validate a raw dict into a :class:`RunConfig`, plugin options included.
+
+    Plugin options are filled with their defaults so the saved config is complete.
+    """
+    try:
+        cfg = RunConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    if host is None:
+        from ssgan_core.plugins import get_host
+
+        host = get_host()
+    raw = cfg.model_dump()
+    for path, kind in PART_SECTIONS.items():
+        section = _get_path(raw, path)
+        name, options = section.pop("name"), section
+        resolved = _validate_part(host, kind, name, options, path)
+        parent, _, leaf = path.rpartition(".")
+        target = _get_path(raw, parent) if parent else raw
+        target[leaf] = {"name": name, **resolved}
+    losses = {}
+    for name, options in raw["losses"].items():
+        losses[name] = _validate_part(host, "loss", name, dict(options or {}), f"losses.{name}")
+    raw["losses"] = losses
+    return RunConfig.model_validate(raw)
+
+
+def _validate_part(host: Any, kind: str, name: str, options: dict[str, Any], path: str) -> dict[str, Any]:
+    registry = host.registry(kind)
+    try:
+        model = registry.validate(name, options)
+    except UnknownPartError as exc:
+        raise ConfigError(f"{path}.name: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=path)) from None
+    return model.model_dump(mode="json")
+
+
+def part_options(host: Any, kind: str, section: PartConfig) -> BaseModel:
+    """The validated options model instance of a part section."""
+    return host.registry(kind).validate(section.name, section.options)
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    host: Any = None,
+) -> RunConfig:
+    """Defaults < preset < file < overrides, validated. A file may name a ``preset``."""
+    if host is None:
+        from ssgan_core.plugins import get_host
+
+        host = get_host()
+    file_data = load_config_file(config_file) if config_file else {}
+    preset = preset or file_data.get("preset")
+    data: dict[str, Any] = {}
+    if preset:
+        if preset not in host.presets:
+            raise ConfigError(str(UnknownPartError("preset", preset, list(host.presets))))
+        data = deep_merge(data, host.presets[preset].config)
+        data["preset"] = preset
+    data = deep_merge(data, file_data)
+    data = apply_overrides(data, overrides)
+    return validate_config(data, host)
+
+
+def dump_config(cfg: RunConfig) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+__all__ = [
+    "AudioConfig",
+    "ConfigError",
+    "DataConfig",
+    "LossOptions",
+    "OutputConfig",
+    "PartConfig",
+    "RunConfig",
+    "SsganError",
+    "TrainingConfig",
+    "apply_overrides",
+    "deep_merge",
+    "dump_config",
+    "load_config_file",
+    "resolve_config",
+    "validate_config",
+]
