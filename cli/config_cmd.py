@@ -42,3 +42,12 @@ def presets() -> None:
     for p in sorted(get_host().presets.values(), key=lambda p: p.name):
         table.add_row(p.name, p.package, p.description)
     console.print(table)
+
+
+@app.command("docs")
+@handle_errors
+def docs() -> None:
+    """Print the Markdown config reference (docs/config.md) for the installed plugins."""
+    from ssgan_core.config_docs import render_config_docs
+
+    typer.echo(render_config_docs(get_host()), nl=False)

@@ -103,9 +103,18 @@ class RunConfig(_Strict):
     preset: str | None = Field(None, description="Preset this config started from (informational).")
     audio: AudioConfig = Field(default_factory=AudioConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    transform: PartConfig = Field(default_factory=lambda: PartConfig(name="stft-db"))
-    generator: PartConfig = Field(default_factory=lambda: PartConfig(name="paper-generator"))
-    critic: PartConfig = Field(default_factory=lambda: PartConfig(name="paper-critic"))
+    transform: PartConfig = Field(
+        default_factory=lambda: PartConfig(name="stft-db"),
+        description="Transform plugin name and options (see below).",
+    )
+    generator: PartConfig = Field(
+        default_factory=lambda: PartConfig(name="paper-generator"),
+        description="Generator plugin name and options (see below).",
+    )
+    critic: PartConfig = Field(
+        default_factory=lambda: PartConfig(name="paper-critic"),
+        description="Critic plugin name and options (see below).",
+    )
     losses: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
             "wasserstein": {"weight": 1.0},
@@ -116,7 +125,10 @@ class RunConfig(_Strict):
         },
         description="Loss plugin name -> its options (each has a weight).",
     )
-    inverter: PartConfig = Field(default_factory=lambda: PartConfig(name="griffin-lim"))
+    inverter: PartConfig = Field(
+        default_factory=lambda: PartConfig(name="griffin-lim"),
+        description="Inverter plugin name and options (see below).",
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -141,15 +153,11 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    is_json = path.suffix.lower() == ".json"
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text.decode("utf-8"))
+        data = json.loads(text) if is_json else tomllib.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
-        ) from None
+        raise ConfigError(f"{path} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table/object at the top level")
     return data

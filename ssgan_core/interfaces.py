@@ -148,7 +148,7 @@ class LossContext:
         return self._critic_pass("fake")[1]
 
 
-class LossTerm(ABC):
+class LossTerm:
     """One weighted term of the critic and/or generator objective.
 
     Return ``None`` from a side the term does not take part in. The trainer sums
