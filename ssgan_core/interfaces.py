@@ -153,7 +153,8 @@ class LossTerm:
 
     Return ``None`` from a side the term does not take part in. The trainer sums
     ``weight * value`` over terms and logs every unweighted value under the term's
-    registered name.
+    registered name. ``weight`` is set from the term's options (``LossOptions.weight``)
+    when the registry builds it; a plugin need not store it.
     """
 
     weight: float = 1.0

@@ -102,6 +102,8 @@ class Registry:
         entry = self.get(name)
         opts = options if isinstance(options, entry.options) else self.validate(name, dict(options))  # type: ignore[arg-type]
         part = entry.factory(opts, audio)
+        if self.kind == "loss" and hasattr(opts, "weight"):
+            part.weight = float(opts.weight)  # the config owns a term's weight
         base = PART_KINDS[self.kind]
         if not isinstance(part, base):
             raise SsganError(
