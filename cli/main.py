@@ -6,7 +6,7 @@ Each command lives in its own module and is added here.
 from __future__ import annotations
 
 import typer
-from ssgan_cli import config_cmd, plugins_cmd
+from ssgan_cli import config_cmd, evaluate, generate, plugins_cmd, train
 
 from ssgan_core import __version__
 
@@ -37,3 +37,6 @@ def main(
 # --- commands (one module each) ---------------------------------------------------
 app.command("list-plugins")(plugins_cmd.list_plugins)
 app.add_typer(config_cmd.app, name="config")
+app.command("evaluate")(evaluate.evaluate)
+app.command("train")(train.train)
+app.command("generate")(generate.generate)

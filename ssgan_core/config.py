@@ -87,6 +87,9 @@ class TrainingConfig(_Strict):
     device: str = Field("auto", description="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps.")
     preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per epoch.")
     fd_every_epoch: bool = Field(True, description="Log FD of previews vs validation each epoch.")
+    checkpoint_every_steps: int = Field(
+        25, ge=0, description="Also save last.ckpt every N steps inside an epoch (0: only at epoch ends)."
+    )
 
 
 class OutputConfig(_Strict):

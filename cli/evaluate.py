@@ -1,0 +1,284 @@
+"""``ssgan evaluate GENERATED --reference REAL``: offline quality metrics between two sets.
+
+Each side is a folder of audio files or an ``.npy`` of encoded spectrograms; the
+generated side may also be a run directory or checkpoint, generated on the fly.
+The metrics themselves live in ``ssgan_core.metrics`` (see ``docs/metrics.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import typer
+from rich.progress import Progress
+from rich.table import Table
+from ssgan_cli.common import (
+    ConfigOption,
+    PresetOption,
+    SetOption,
+    console,
+    err_console,
+    handle_errors,
+    load_config,
+    progress,
+)
+
+from ssgan_core.config import RunConfig, deep_merge, dump_config, validate_config
+from ssgan_core.errors import AudioError, CheckpointError, InputError
+from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, SkippedItem
+from ssgan_core.metrics import METRIC_DESCRIPTIONS, evaluate_sets
+
+RANGE_TOLERANCE = 1e-3
+"""How far outside [-1, 1] an encoded .npy may stray (float rounding) before it is refused."""
+CHECKPOINT_SUFFIXES = {".ckpt", ".pt", ".pth"}
+
+
+@dataclass
+class ClipSet:
+    """One side of the comparison, as audio ``(N, 2, samples)`` at ``sample_rate``."""
+
+    label: str
+    source: Path
+    kind: str
+    audio: torch.Tensor
+    sample_rate: int
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _is_run(path: Path) -> bool:
+    if path.is_file():
+        return path.suffix.lower() in CHECKPOINT_SUFFIXES
+    from ssgan_core.checkpoint import find_checkpoint
+
+    try:
+        find_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: Progress) -> ClipSet:
+    """Every readable audio file under ``root`` at the config's rate and length; bad files are skipped."""
+    from ssgan_core.audio import find_audio_files, read_audio
+
+    files = sorted(Path(p) for p in find_audio_files([root], recursive=True))
+    if not files:
+        raise InputError(f"{label}: {root} has no audio files (searched sub-folders too)")
+    files = files[:limit] if limit else files
+    spec = cfg.audio.spec()
+    task = bar.add_task(f"reading {label}", total=len(files), status="")
+    clips, skipped = [], []
+    for path in files:
+        try:
+            clips.append(np.asarray(read_audio(path, spec), dtype=np.float32))
+        except AudioError as exc:
+            skipped.append(SkippedItem(str(path.relative_to(root)), exc.reason))
+        bar.advance(task)
+    if len(clips) < 2:
+        raise InputError(f"{label}: {root} has {len(clips)} readable audio files; at least 2 are needed")
+    return ClipSet(label, root, "folder", torch.from_numpy(np.stack(clips)), spec.sample_rate, skipped)
+
+
+def _sidecar_config(path: Path, cfg: RunConfig) -> RunConfig:
+    """The config an ``.npy`` was encoded with: its sidecar JSON if present, else ``cfg``."""
+    for candidate in (path.with_suffix(".json"), path.with_name(path.name + ".json")):
+        if candidate.is_file():
+            try:
+                meta = json.loads(candidate.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{candidate}: unreadable sidecar JSON: {exc}") from None
+            if not isinstance(meta, dict):
+                raise InputError(f"{candidate}: sidecar JSON must be an object")
+            saved = meta.get("config", meta)
+            update = {
+                k: saved[k] for k in ("audio", "transform", "inverter") if isinstance(saved.get(k), dict)
+            }
+            return validate_config(deep_merge(dump_config(cfg), update)) if update else cfg
+    return cfg
+
+
+def load_encoded(
+    label: str, path: Path, cfg: RunConfig, limit: int | None, device: torch.device, bar: Progress
+) -> ClipSet:
+    """Decode and invert an ``.npy`` of images ``(N, 2, 256, 256)`` in ``[-1, 1]``."""
+    from ssgan_core.generation import build_part, render_audio
+
+    try:
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{label}: {path} is not a readable .npy file: {exc}") from None
+    if images.ndim == 3:
+        images = images[None]
+    expected = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise InputError(
+            f"{label}: {path} has shape {images.shape}; expected (N, {', '.join(map(str, expected))})"
+        )
+    if not np.issubdtype(images.dtype, np.floating):
+        raise InputError(f"{label}: {path} has dtype {images.dtype}; expected float32 images in [-1, 1]")
+    images = np.asarray(images[:limit] if limit else images, dtype=np.float32)
+    if not np.isfinite(images).all():
+        raise InputError(f"{label}: {path} contains NaN or infinite values")
+    if np.abs(images).max() > 1 + RANGE_TOLERANCE:
+        raise InputError(
+            f"{label}: {path} has values up to {np.abs(images).max():.3g}; images must lie in [-1, 1]"
+        )
+    if len(images) < 2:
+        raise InputError(f"{label}: {path} holds {len(images)} image; at least 2 are needed")
+    own = _sidecar_config(path, cfg)
+    spec = own.audio.spec()
+    transform = build_part("transform", own.transform, spec).to(device).eval()
+    inverter = build_part("inverter", own.inverter, spec).to(device).eval()
+    tensor = torch.from_numpy(np.clip(images, -1, 1))
+    task = bar.add_task(f"inverting {label}", total=len(tensor), status="")
+    parts = []
+    for chunk in tensor.split(64):
+        parts.append(render_audio(chunk, transform, inverter, device=device))
+        bar.advance(task, len(chunk))
+    return ClipSet(label, path, "npy", torch.cat(parts), spec.sample_rate)
+
+
+def generate_set(model: Any, n: int, seed: int, bar: Progress) -> ClipSet:
+    """``n`` clips from a loaded generation model, with seeded latents."""
+    from ssgan_core.generation import generate_images, render_audio
+
+    task = bar.add_task("generating", total=n, status=model.checkpoint.name)
+    images = generate_images(model, n, seed=seed)
+    parts = []
+    for chunk in images.split(64):
+        parts.append(render_audio(chunk, model.transform, model.inverter, device=model.device))
+        bar.advance(task, len(chunk))
+    audio = torch.cat(parts)
+    return ClipSet("generated", model.checkpoint, "checkpoint", audio, model.config.audio.spec().sample_rate)
+
+
+def load_set(
+    label: str, path: Path, cfg: RunConfig, limit: int | None, device: torch.device, bar: Progress
+) -> ClipSet:
+    if not path.exists():
+        raise InputError(f"{label}: {path} does not exist")
+    if path.is_dir():
+        return load_folder(label, path, cfg, limit, bar)
+    if path.suffix.lower() == ".npy":
+        return load_encoded(label, path, cfg, limit, device, bar)
+    raise InputError(f"{label}: {path} must be a folder of audio files or an .npy of encoded spectrograms")
+
+
+# --------------------------------------------------------------------------- command
+
+
+@handle_errors
+def evaluate(
+    generated: Path = typer.Argument(
+        ..., help="Folder of audio files, .npy of encoded spectrograms, or a run directory / checkpoint."
+    ),
+    reference: Path = typer.Option(
+        ...,
+        "--reference",
+        "-r",
+        help="Real clips: a folder of audio files or an .npy of encoded spectrograms.",
+    ),
+    n: int | None = typer.Option(
+        None,
+        "-n",
+        "--count",
+        min=2,
+        help="Clips to generate from a run/checkpoint (default: as many as the reference); "
+        "for folders and .npy, use at most N of each side.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seeds generation latents, KID subsets and k-means."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    roundtrip: bool = typer.Option(
+        True, "--roundtrip/--no-roundtrip", help="Also measure encode -> decode -> invert on the reference."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="Device for generation and inversion (auto, cpu, cuda)."
+    ),
+    preset: str | None = PresetOption,
+    config: Path | None = ConfigOption,
+    set_: list[str] | None = SetOption,
+) -> None:
+    """Compare generated one-shots with real ones: FD, KID, NDB/JSD, diversity, precision/recall."""
+    from ssgan_core.device import resolve_device
+    from ssgan_core.generation import build_part
+
+    from_run = generated.exists() and _is_run(generated)
+    if from_run and (preset or config or set_):
+        raise InputError(
+            "--preset/--config/--set do not apply when GENERATED is a run: its saved config is used"
+        )
+    dev = resolve_device(device)
+    with progress(transient=True) as bar:
+        if from_run:
+            # The run's saved config decides rate, length, transform and inverter for both sides.
+            from ssgan_core.generation import load_generation_model
+
+            model = load_generation_model(generated, device=device)
+            cfg = model.config
+            ref = load_set("reference", reference, cfg, None, dev, bar)
+            gen = generate_set(model, n or len(ref.audio), seed, bar)
+        else:
+            cfg = load_config(preset, config, set_)
+            gen = load_set("generated", generated, cfg, n, dev, bar)
+            ref = load_set("reference", reference, cfg, n, dev, bar)
+        if gen.sample_rate != ref.sample_rate:
+            raise InputError(
+                f"generated clips are at {gen.sample_rate} Hz but reference clips at {ref.sample_rate} Hz"
+            )
+        spec = cfg.audio.spec()
+        transform = inverter = None
+        if roundtrip and ref.audio.shape[-1] == spec.num_samples and ref.sample_rate == spec.sample_rate:
+            transform = build_part("transform", cfg.transform, spec).to(dev).eval()
+            inverter = build_part("inverter", cfg.inverter, spec).to(dev).eval()
+        metrics = evaluate_sets(
+            gen.audio,
+            ref.audio,
+            gen.sample_rate,
+            seed=seed,
+            transform=transform,
+            inverter=inverter,
+            device=dev,
+            progress=bar,
+        )
+    _report(gen, ref, metrics, seed, as_json)
+
+
+def _set_info(s: ClipSet) -> dict[str, Any]:
+    return {
+        "source": str(s.source),
+        "kind": s.kind,
+        "clips": int(s.audio.shape[0]),
+        "sample_rate": s.sample_rate,
+        "samples": int(s.audio.shape[-1]),
+        "skipped": [{"name": k.name, "reason": k.reason} for k in s.skipped],
+    }
+
+
+def _report(gen: ClipSet, ref: ClipSet, metrics: dict[str, float], seed: int, as_json: bool) -> None:
+    for s in (gen, ref):
+        if s.skipped:
+            err_console.print(f"[yellow]{s.label}: skipped {len(s.skipped)} file(s):[/]", highlight=False)
+            for item in s.skipped[:10]:
+                err_console.print(f"  {item.name}: {item.reason}", highlight=False, soft_wrap=True)
+            if len(s.skipped) > 10:
+                err_console.print(f"  ... and {len(s.skipped) - 10} more", highlight=False)
+    if as_json:
+        payload = {"metrics": metrics, "seed": seed, "generated": _set_info(gen), "reference": _set_info(ref)}
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    table = Table(header_style="bold", title=f"{gen.source} vs {ref.source}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("meaning")
+    for key, value in metrics.items():
+        shown = f"{int(value)}" if key.startswith("n_") or key == "ndb_bins" else f"{value:.4g}"
+        table.add_row(key, shown, METRIC_DESCRIPTIONS.get(key, ""))
+    console.print(table)

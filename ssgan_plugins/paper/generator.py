@@ -1,0 +1,74 @@
+"""The paper's generator: six transposed convolutions from a 128-d latent to 2x256x256.
+
+Shapes (default options)::
+
+    (B, 128, 1, 1) -> 128 x 4x4 -> 64 x 8x8 -> 32 x 16x16 -> 16 x 32x32
+                   -> 8 x 128x128 -> 2 x 256x256 (tanh, in [-1, 1])
+
+Every layer but the last is ConvTranspose2d -> BatchNorm2d -> LeakyReLU -> Dropout.
+440,106 parameters. The layers sit in one flat ``nn.Sequential`` called
+``deconv_blocks``, indexed exactly like the original implementation's, so its public
+weights load key for key (see :mod:`ssgan_plugins.paper.original`).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from ssgan_core import AudioSpec, CHANNELS, Generator, InputError
+
+LAYERS: tuple[tuple[int, int, int, int], ...] = (
+    # (out_channels, kernel, stride, padding); the first layer's input is the latent
+    (128, 4, 1, 0),  # 1 -> 4
+    (64, 4, 2, 1),  # 4 -> 8
+    (32, 4, 2, 1),  # 8 -> 16
+    (16, 4, 2, 1),  # 16 -> 32
+    (8, 6, 4, 1),  # 32 -> 128
+    (CHANNELS, 6, 2, 2),  # 128 -> 256
+)
+
+
+class PaperGeneratorOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latent_dim: int = Field(128, ge=1, description="Latent size (paper: 128).")
+    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout after each hidden layer (paper: 0.2).")
+    leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
+
+
+class PaperGenerator(Generator):
+    """Latent ``(B, latent_dim, 1, 1)`` (or ``(B, latent_dim)``) -> ``(B, 2, 256, 256)``."""
+
+    def __init__(self, options: PaperGeneratorOptions | None = None) -> None:
+        super().__init__()
+        options = options or PaperGeneratorOptions()
+        self.latent_dim = options.latent_dim
+        layers: list[nn.Module] = []
+        in_channels = options.latent_dim
+        for index, (out_channels, kernel, stride, padding) in enumerate(LAYERS):
+            layers.append(nn.ConvTranspose2d(in_channels, out_channels, kernel, stride, padding))
+            if index < len(LAYERS) - 1:
+                layers += [
+                    nn.BatchNorm2d(out_channels),
+                    nn.LeakyReLU(options.leaky_slope),
+                    nn.Dropout(options.dropout),
+                ]
+            else:
+                layers.append(nn.Tanh())
+            in_channels = out_channels
+        self.deconv_blocks = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        if z.dim() != 4 or z.shape[1:] != (self.latent_dim, 1, 1):
+            raise InputError(
+                f"generator expects latents of shape (B, {self.latent_dim}, 1, 1), got {tuple(z.shape)}"
+            )
+        return self.deconv_blocks(z)
+
+
+def build_paper_generator(options: PaperGeneratorOptions, audio: AudioSpec) -> PaperGenerator:
+    """Factory registered as ``paper-generator``; the clip length does not change the image size."""
+    return PaperGenerator(options)

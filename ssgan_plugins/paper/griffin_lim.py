@@ -1,0 +1,283 @@
+"""Fast Griffin-Lim (Perraudin, Balazs and Sondergaard 2013) with the paper's noise gate.
+
+The algorithm, per iteration ``n`` (``P1``: STFT of the ISTFT, the projection on
+consistent spectrograms; ``P2``: keep the phase, impose the target magnitude)::
+
+    c_n = P1(P2(t_{n-1}))
+    t_n = c_n + momentum * (c_n - c_{n-1})
+
+and the output is ``ISTFT(P2(t_N))``: the *final* phase estimate. This is what
+``librosa.griffinlim`` and ``torchaudio.functional.griffinlim`` compute (their
+``rebuilt - momentum / (1 + momentum) * tprev`` has the phase of ``t_n``, and only the
+phase is used). Because the STFT is linear, ``t_n = STFT(x_n + momentum * (x_n -
+x_{n-1}))`` with ``x_n = ISTFT(P2(t_{n-1}))``: we apply the momentum to the waveform,
+which is about five times smaller than the complex spectrogram, and save one
+full-size complex update per iteration. The result is the same as applying it to
+the complex STFT estimate.
+
+Noise gate (paper: "noise gating at each iteration"): every target bin quieter than
+``gate_db`` below the loudest bin of its item (both channels together) is set to zero
+magnitude. The gated target is what ``P2`` imposes, so every iteration's estimate and
+the output have those bins silenced; the floor of a decoded image (``-1``, e.g.
+-40 dB in the paper's scaling) becomes true silence instead of random-phase hiss.
+
+Speed: all items and both channels run as one ``(B * 2, ...)`` batch; the STFT and
+overlap-add are written with ``unfold`` + ``rfft`` and ``irfft`` + strided adds in a
+time-major layout so no transposes happen inside the loop. Works on any device the
+magnitude lives on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from ssgan_core.errors import InputError
+from ssgan_core.interfaces import AudioSpec, Inverter, StftSpec
+
+_TINY = 1e-20  # keeps the phase normalisation finite where a bin is exactly zero
+
+
+class GriffinLimOptions(BaseModel):
+    """Options of the ``griffin-lim`` inverter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(10, ge=0, le=10_000, description="Griffin-Lim iterations (paper: 10).")
+    momentum: float = Field(
+        0.99,
+        ge=0.0,
+        le=1.0,
+        description="Fast Griffin-Lim momentum on the STFT estimate (0 gives plain Griffin-Lim).",
+    )
+    gate_db: float | None = Field(
+        -70.0,
+        le=0.0,
+        description=(
+            "Noise gate: target bins more than this many dB below the item's loudest bin are "
+            "silenced at every iteration; null disables the gate."
+        ),
+    )
+    init: Literal["random", "zeros"] = Field(
+        "random", description="Initial phase: uniform random, or zero phase."
+    )
+    seed: int = Field(0, description="Seed of the random initial phase.")
+
+
+def noise_gate(magnitude: Tensor, gate_db: float | None) -> Tensor:
+    """Zero every bin more than ``-gate_db`` dB below its item's peak (dims 1.. together)."""
+    if gate_db is None:
+        return magnitude
+    peak = magnitude.amax(dim=tuple(range(1, magnitude.dim())), keepdim=True)
+    return magnitude * (magnitude >= peak * 10.0 ** (gate_db / 20.0))
+
+
+# --------------------------------------------------------------------------- STFT kernels
+# Time-major complex spectra ``(N, frames, bins)`` inside the loop; public entry points
+# speak the project layout ``(..., bins, frames)``.
+
+_CPU_CHUNK_SIGNALS = 8
+"""Signals per pass on the CPU. The loop runs chunk by chunk so a chunk's frames stay in
+the L2 cache: measured twice as fast per item as one pass over a batch of 64 items."""
+
+
+class _StftKernels:
+    """STFT and least-squares inverse STFT for one (spec, frame count, device, dtype).
+
+    The inverse is ``torch.istft``'s estimate (windowed overlap-add divided by the summed
+    squared window); the window slices and the inverse envelope are computed once.
+    """
+
+    def __init__(self, spec: StftSpec, frames: int, device: torch.device, dtype: torch.dtype) -> None:
+        n_fft, hop = spec.n_fft, spec.hop_length
+        window = spec.window.to(device=device, dtype=dtype)
+        if window.dim() != 1 or window.numel() != spec.win_length or spec.win_length > n_fft:
+            raise InputError(
+                f"STFT window has shape {tuple(window.shape)}; expected ({spec.win_length},) with "
+                f"win_length <= n_fft={n_fft}"
+            )
+        left = (n_fft - spec.win_length) // 2
+        self.window = F.pad(window, (left, n_fft - spec.win_length - left))
+        self.spec, self.frames = spec, frames
+        self.pad = n_fft // 2 if spec.center else 0
+        self.blocks = math.ceil(n_fft / hop)
+        self.bounds = [(j * hop, min((j + 1) * hop, n_fft)) for j in range(self.blocks)]
+        ones = torch.ones(1, frames, n_fft, device=device, dtype=dtype)
+        envelope = self._overlap_add(ones, self.window.square())
+        self.inv_envelope = torch.where(envelope > 1e-11, 1.0 / envelope, torch.zeros_like(envelope))
+
+    def stft(self, signal: Tensor) -> Tensor:
+        """``(N, samples)`` -> complex ``(N, frames, n_fft // 2 + 1)``."""
+        n_fft, hop, frames = self.spec.n_fft, self.spec.hop_length, self.frames
+        if self.pad:
+            signal = F.pad(signal.unsqueeze(1), (self.pad, self.pad), mode="reflect").squeeze(1)
+        needed = (frames - 1) * hop + n_fft
+        if signal.shape[-1] < needed:
+            signal = F.pad(signal, (0, needed - signal.shape[-1]))
+        chunks = signal.unfold(-1, n_fft, hop)[:, :frames]
+        return torch.fft.rfft(chunks * self.window, dim=-1)
+
+    def istft(self, spectrum: Tensor) -> Tensor:
+        """Complex ``(N, frames, bins)`` -> ``(N, spec.length)``."""
+        chunks = torch.fft.irfft(spectrum, n=self.spec.n_fft, dim=-1)
+        return self._overlap_add(chunks, self.window) * self.inv_envelope
+
+    def _overlap_add(self, chunks: Tensor, weight: Tensor) -> Tensor:
+        """Sum ``chunks * weight`` (``(N, frames, n_fft)``) at hop spacing -> ``(N, spec.length)``.
+
+        The frame is cut into hop-sized slices; slice ``j`` of frame ``t`` lands in output
+        row ``t + j``, so the sum is one strided multiply-add per slice (5 for the kick
+        settings), never a loop over frames.
+        """
+        n, frames, hop = chunks.shape[0], self.frames, self.spec.hop_length
+        out = chunks.new_empty(n, frames + self.blocks - 1, hop)
+        a, b = self.bounds[0]
+        torch.mul(chunks[:, :, a:b], weight[a:b], out=out[:, :frames, : b - a])
+        out[:, :frames, b - a :].zero_()
+        out[:, frames:].zero_()
+        for j, (a, b) in enumerate(self.bounds[1:], start=1):
+            out[:, j : j + frames, : b - a].addcmul_(chunks[:, :, a:b], weight[a:b])
+        flat = out.view(n, -1)
+        end = self.pad + self.spec.length
+        if flat.shape[-1] < end:
+            flat = F.pad(flat, (0, end - flat.shape[-1]))
+        return flat[:, self.pad : end]
+
+
+def _impose_magnitude(magnitude: Tensor, estimate: Tensor) -> Tensor:
+    """``P2`` in place: ``estimate <- magnitude * estimate / |estimate|`` (0 where ``estimate`` is 0).
+
+    Real arithmetic on the interleaved parts: twice as fast as complex ``abs`` and division.
+    """
+    parts = torch.view_as_real(estimate)
+    real, imag = parts[..., 0], parts[..., 1]
+    scale = real * real
+    scale.addcmul_(imag, imag).clamp_min_(_TINY).rsqrt_().mul_(magnitude)
+    parts.mul_(scale.unsqueeze(-1))
+    return estimate
+
+
+def _run_chunk(
+    kernels: _StftKernels, target: Tensor, phase: Tensor | None, iterations: int, momentum: float
+) -> Tensor:
+    """Fast Griffin-Lim on ``(N, frames, bins)`` targets; momentum on the waveform (see module doc)."""
+    if phase is None:
+        estimate = torch.complex(target, torch.zeros_like(target))
+    else:
+        estimate = torch.polar(target, phase)
+    previous: Tensor | None = None
+    for _ in range(iterations):
+        signal = kernels.istft(estimate)
+        accelerated = signal if previous is None else torch.lerp(previous, signal, 1.0 + momentum)
+        previous = signal
+        estimate = _impose_magnitude(target, kernels.stft(accelerated))
+    return kernels.istft(estimate)
+
+
+def _check_magnitude(magnitude: Tensor, spec: StftSpec) -> None:
+    bins = spec.n_fft // 2 + 1
+    if magnitude.dim() < 2 or magnitude.shape[-2] != bins or magnitude.shape[-1] < 1:
+        raise InputError(
+            f"magnitude has shape {tuple(magnitude.shape)}; expected (..., {bins} freq bins, frames) "
+            f"for n_fft={spec.n_fft}"
+        )
+    if not magnitude.is_floating_point():
+        raise InputError(f"magnitude has dtype {magnitude.dtype}; expected a floating-point tensor")
+
+
+def griffin_lim(
+    magnitude: Tensor,
+    spec: StftSpec,
+    iterations: int = 10,
+    momentum: float = 0.99,
+    *,
+    gate_db: float | None = None,
+    init: Literal["random", "zeros"] = "random",
+    seed: int = 0,
+) -> Tensor:
+    """Fast Griffin-Lim: linear magnitude ``(..., bins, frames)`` -> waveform ``(..., spec.length)``.
+
+    Leading dimensions are flattened into one batch (``(B, 2, F, T)`` runs as ``B * 2``
+    signals); the gate's peak is taken over everything after the first dimension.
+    The random initial phase is drawn on the CPU from ``seed``, so results do not
+    depend on the device.
+    """
+    _check_magnitude(magnitude, spec)
+    if magnitude.dim() > 2:
+        magnitude = noise_gate(magnitude, gate_db)
+    else:
+        magnitude = noise_gate(magnitude.unsqueeze(0), gate_db)[0]
+    lead, frames = magnitude.shape[:-2], magnitude.shape[-1]
+    dtype = magnitude.dtype if magnitude.dtype in (torch.float32, torch.float64) else torch.float32
+    target = magnitude.to(dtype).reshape(-1, *magnitude.shape[-2:]).transpose(1, 2).contiguous()
+    kernels = _StftKernels(spec, frames, target.device, dtype)
+    phase = None
+    if init == "random":
+        gen = torch.Generator().manual_seed(seed)
+        phase = (torch.rand(target.shape, generator=gen, dtype=dtype) * (2 * math.pi)).to(target.device)
+    chunk = _CPU_CHUNK_SIGNALS if target.device.type == "cpu" else max(1, target.shape[0])
+    pieces = []
+    for start in range(0, target.shape[0], chunk):
+        part = slice(start, start + chunk)
+        initial = None if phase is None else phase[part]
+        pieces.append(_run_chunk(kernels, target[part], initial, iterations, momentum))
+    return torch.cat(pieces).reshape(*lead, spec.length)
+
+
+def stft(signal: Tensor, spec: StftSpec, frames: int | None = None) -> Tensor:
+    """Complex STFT ``(..., samples)`` -> ``(..., bins, frames)`` with this module's kernels.
+
+    ``frames`` defaults to every frame ``torch.stft`` would return; pass the image's
+    frame count to drop the trailing ones, as the transforms do.
+    """
+    lead = signal.shape[:-1]
+    flat = signal.reshape(-1, signal.shape[-1])
+    if frames is None:
+        frames = (
+            1 + signal.shape[-1] // spec.hop_length
+            if spec.center
+            else (1 + (signal.shape[-1] - spec.n_fft) // spec.hop_length)
+        )
+    out = _StftKernels(spec, frames, flat.device, flat.dtype).stft(flat).transpose(1, 2)
+    return out.reshape(*lead, *out.shape[-2:])
+
+
+def spectral_convergence(target: Tensor, audio: Tensor, spec: StftSpec) -> Tensor:
+    """``||S - |STFT(audio)|||_F / ||S||_F`` per item.
+
+    ``target``: ``(B, ..., F, T)`` magnitudes; ``audio``: ``(B, ..., samples)``; returns ``(B,)``.
+    The STFT of ``audio`` is cut to the target's frame count, as the transform cuts it.
+    """
+    rebuilt = stft(audio.to(target.dtype), spec, frames=target.shape[-1]).abs()
+    dims = tuple(range(1, target.dim()))
+    return torch.linalg.vector_norm(target - rebuilt, dim=dims) / torch.linalg.vector_norm(
+        target, dim=dims
+    ).clamp_min(1e-12)
+
+
+class GriffinLim(Inverter):
+    """``griffin-lim``: linear magnitude ``(B, 2, F, T)`` -> waveform ``(B, 2, spec.length)``."""
+
+    def __init__(self, options: GriffinLimOptions) -> None:
+        super().__init__()
+        self.options = options
+
+    def forward(self, magnitude: Tensor, spec: StftSpec) -> Tensor:
+        if magnitude.dim() != 4:
+            raise InputError(
+                f"magnitude has shape {tuple(magnitude.shape)}; expected (batch, channels, freq, frames)"
+            )
+        o = self.options
+        return griffin_lim(
+            magnitude, spec, o.iterations, o.momentum, gate_db=o.gate_db, init=o.init, seed=o.seed
+        )
+
+
+def build_griffin_lim(options: GriffinLimOptions, audio: AudioSpec) -> GriffinLim:
+    """Factory registered as ``griffin-lim``."""
+    return GriffinLim(options)
