@@ -17,6 +17,7 @@ import torch
 import typer
 from rich.progress import Progress
 from rich.table import Table
+
 from ssgan_cli.common import (
     ConfigOption,
     PresetOption,
@@ -27,9 +28,8 @@ from ssgan_cli.common import (
     load_config,
     progress,
 )
-
 from ssgan_core.config import RunConfig, deep_merge, dump_config, validate_config
-from ssgan_core.errors import AudioError, CheckpointError, InputError
+from ssgan_core.errors import AudioError, CheckpointError, ConfigError, InputError
 from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, SkippedItem
 from ssgan_core.metrics import METRIC_DESCRIPTIONS, evaluate_sets
 
@@ -88,21 +88,20 @@ def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: 
 
 
 def _sidecar_config(path: Path, cfg: RunConfig) -> RunConfig:
-    """The config an ``.npy`` was encoded with: its sidecar JSON if present, else ``cfg``."""
-    for candidate in (path.with_suffix(".json"), path.with_name(path.name + ".json")):
-        if candidate.is_file():
-            try:
-                meta = json.loads(candidate.read_text())
-            except (OSError, ValueError) as exc:
-                raise InputError(f"{candidate}: unreadable sidecar JSON: {exc}") from None
-            if not isinstance(meta, dict):
-                raise InputError(f"{candidate}: sidecar JSON must be an object")
-            saved = meta.get("config", meta)
-            update = {
-                k: saved[k] for k in ("audio", "transform", "inverter") if isinstance(saved.get(k), dict)
-            }
-            return validate_config(deep_merge(dump_config(cfg), update)) if update else cfg
-    return cfg
+    """The config an ``.npy`` was encoded with: its ``ssgan encode`` sidecar if present, else ``cfg``.
+
+    The sidecar names the transform and audio spec; the inverter stays the config's.
+    """
+    from ssgan_cli.encode import load_sidecar
+
+    sidecar = load_sidecar(path)
+    if sidecar is None:
+        return cfg
+    update = {"transform": sidecar["transform"], "audio": sidecar["audio"]}
+    try:
+        return validate_config(deep_merge(dump_config(cfg), update))
+    except ConfigError as exc:
+        raise InputError(f"{path}: its sidecar does not describe a usable transform: {exc}") from None
 
 
 def load_encoded(

@@ -6,7 +6,7 @@ Each command lives in its own module and is added here.
 from __future__ import annotations
 
 import typer
-from ssgan_cli import config_cmd, evaluate, generate, plugins_cmd, train
+from ssgan_cli import config_cmd, encode, evaluate, generate, import_checkpoint, invert, plugins_cmd, train
 
 from ssgan_core import __version__
 
@@ -40,3 +40,6 @@ app.add_typer(config_cmd.app, name="config")
 app.command("evaluate")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("generate")(generate.generate)
+app.command("encode")(encode.encode)
+app.command("invert")(invert.invert)
+app.command("import-checkpoint")(import_checkpoint.import_checkpoint)

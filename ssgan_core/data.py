@@ -38,7 +38,10 @@ class FolderOptions(BaseModel):
 
     path: Path = Field(description="Folder of audio files (wav, flac, ogg, aiff, ...).")
     recursive: bool = Field(True, description="Also read files in sub-folders.")
-    downmix: bool = Field(False, description="Average stereo to mono before duplicating to both channels.")
+    downmix: bool = Field(
+        False,
+        description="Average all channels to mono, then duplicate (needed for files with > 2 channels).",
+    )
 
 
 class FolderSource(DatasetSource):

@@ -291,10 +291,11 @@ def inversion_round_trip(
 
     ``transform`` and ``inverter`` must already be on ``device``; batches are moved there.
 
-    Magnitudes use the transform's own STFT. Returns the means over clips of
-    ``transform_sc`` (decoded magnitude vs true magnitude: what the image format
-    loses), ``roundtrip_sc`` and ``roundtrip_lsd`` (dB; magnitude of the inverted
-    waveform vs the original, clamped to ``LSD_RANGE_DB`` below each clip's peak).
+    Magnitudes use the transform's own STFT, over the frames the transform keeps.
+    Returns the means over clips of ``transform_sc`` (decoded magnitude vs true
+    magnitude: what the image format loses), ``roundtrip_sc`` and ``roundtrip_lsd``
+    (dB; magnitude of the inverted waveform vs the original, clamped to
+    ``LSD_RANGE_DB`` below each clip's peak).
     """
     x_all = torch.as_tensor(audio, dtype=torch.float32)
     length = transform.stft_spec.length
@@ -311,6 +312,9 @@ def inversion_round_trip(
             decoded = transform.decode(transform.encode(x))
             y = inverter(decoded, transform.stft_spec)
             true, back = _magnitude(x, transform), _magnitude(y, transform)
+            # A transform may keep fewer frames than the STFT gives (stft-db keeps 256 of 257).
+            bins, frames = (min(t.shape[i] for t in (true, back, decoded)) for i in (2, 3))
+            true, back, decoded = (t[:, :, :bins, :frames] for t in (true, back, decoded))
             sc_t.append(_spectral_convergence(true, decoded).cpu())
             sc_r.append(_spectral_convergence(true, back).cpu())
             lsd.append(_log_spectral_distance(true, back).cpu())

@@ -294,6 +294,7 @@ class Trainer:
                 f"`ssgan train --resume {run_dir}`"
             )
         trainer = cls(cfg, run_dir, host=host, device=device, reporter=reporter)
+        trainer.prepare()  # data problems surface before anything is written
         (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         text = json.dumps(dump_config(cfg), indent=2)
         (run_dir / CONFIG_FILE).write_text(text)
@@ -425,8 +426,9 @@ class Trainer:
                 f"{batch_size}; add data or lower the batch size"
             )
         self._data = data
-        self.train_images = data.images[train_idx].to(self.device)
-        self.val_images = data.images[val_idx]
+        # One tensor for both splits, indexed per batch: no copies of the (large) dataset.
+        self.images = data.images.to(self.device)
+        self.train_idx, self.val_idx = train_idx.to(self.device), val_idx.to(self.device)
         self.batches_per_epoch = len(train_idx) // batch_size
         self.val_latents = self.generator.sample_latent(
             len(val_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 2)
@@ -435,7 +437,7 @@ class Trainer:
         if self.cfg.training.fd_every_epoch:
             self.reporter.phase("rendering validation audio")
             with self._side_rng():
-                self.val_audio = self._render(self.val_images)
+                self.val_audio = self._render(self.images.index_select(0, self.val_idx))
 
     def _render(self, images: Tensor) -> Tensor:
         return render_audio(
@@ -472,7 +474,7 @@ class Trainer:
     def _train_epoch(self, max_steps: int | None) -> str | None:
         cfg = self.cfg.training
         if self.order is None:
-            self.order = torch.randperm(len(self.train_images), generator=self.data_rng)
+            self.order = torch.randperm(len(self.train_idx), generator=self.data_rng)
             self.batch, self.sums, self.counts, self.epoch_seconds = 0, {}, {}, 0.0
         self.reporter.epoch_start(self.epoch + 1, cfg.epochs, self.batches_per_epoch, self.batch)
         self.generator.train()
@@ -480,8 +482,8 @@ class Trainer:
         bs = cfg.batch_size
         started = time.perf_counter()
         while self.batch < self.batches_per_epoch:
-            idx = self.order[self.batch * bs : (self.batch + 1) * bs].to(self.device)
-            values = self.stepper.step(self.train_images.index_select(0, idx), self.step)
+            idx = self.train_idx[self.order[self.batch * bs : (self.batch + 1) * bs].to(self.device)]
+            values = self.stepper.step(self.images.index_select(0, idx), self.step)
             for key, value in values.items():
                 self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
                 self.counts[key] = self.counts.get(key, 0) + 1
@@ -560,12 +562,12 @@ class Trainer:
         self.critic.eval()
         bs = self.cfg.training.batch_size
         real_sum = fake_sum = torch.zeros((), device=self.device)
-        for start in range(0, len(self.val_images), bs):
-            real = self.val_images[start : start + bs].to(self.device)
+        for start in range(0, len(self.val_idx), bs):
+            real = self.images.index_select(0, self.val_idx[start : start + bs])
             fake = self.generator(self.val_latents[start : start + bs].to(self.device))
             real_sum = real_sum + self.critic(real).float().sum()
             fake_sum = fake_sum + self.critic(fake).float().sum()
-        n = len(self.val_images)
+        n = len(self.val_idx)
         val_w = float(real_sum - fake_sum) / n
         self.generator.train()
         self.critic.train()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from ssgan_cli.main import app
 from typer.testing import CliRunner
+
+from ssgan_cli.main import app
 
 from .test_metrics import kicks
 
@@ -69,20 +70,26 @@ def test_table_output_and_roundtrip_with_paper_parts(folders):
     assert "broken.wav" in result.stderr
 
 
-def test_npy_of_encoded_spectrograms(tmp_path, folders):
+def test_npy_of_encoded_spectrograms_with_and_without_sidecar(tmp_path, folders):
     from ssgan_core import AudioSpec
     from ssgan_core.plugins import get_host
 
     if "stft-db" not in get_host().registry("transform"):
         pytest.skip("stft-db transform not written yet")
     gen, ref = folders
+    encoded = tmp_path / "ref.npy"
+    done = runner.invoke(app, ["encode", str(ref), "-o", str(encoded), *SMALL])
+    assert done.exit_code == 0, done.output
+    # The .npy is decoded with the transform and audio spec its sidecar names.
+    out = run_json(str(gen), "-r", str(encoded), "--no-roundtrip", *SMALL)
+    assert out["reference"]["kind"] == "npy" and out["reference"]["clips"] == 12
+    assert out["reference"]["samples"] == int(SR * SECONDS)
+
     transform = get_host().registry("transform").create("stft-db", {}, AudioSpec(SR, SECONDS))
-    images = transform.encode(torch.from_numpy(kicks(8, seed=13))).numpy()
-    npy = tmp_path / "gen.npy"
-    np.save(npy, images)
-    out = run_json(str(npy), "-r", str(ref), "--no-roundtrip", *SMALL)
-    assert out["generated"]["kind"] == "npy" and out["generated"]["clips"] == 8
-    assert np.isfinite(list(out["metrics"].values())).all()
+    bare = tmp_path / "gen.npy"
+    np.save(bare, transform.encode(torch.from_numpy(kicks(8, seed=13))).numpy())
+    out = run_json(str(bare), "-r", str(encoded), "--no-roundtrip", *SMALL)
+    assert out["generated"]["clips"] == 8 and np.isfinite(list(out["metrics"].values())).all()
 
 
 @pytest.mark.parametrize(
@@ -122,7 +129,9 @@ def test_checkpoint_generates_on_the_fly(tmp_path, monkeypatch):
     monkeypatch.setattr(plugins, "_host", host)
     cfg = tiny_config(tmp_path, host)
     generator = build_part("generator", cfg.generator, cfg.audio.spec(), host)
-    ckpt = save_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt", new_payload(dump_config(cfg), generator.state_dict()))
+    ckpt = save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "best.ckpt", new_payload(dump_config(cfg), generator.state_dict())
+    )
     ref = tmp_path / "ref"
     write_set(ref, kicks(8, seed=14, sample_rate=SAMPLE_RATE, seconds=SECONDS), SAMPLE_RATE)
 

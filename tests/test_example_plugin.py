@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -147,3 +148,17 @@ def test_stereo_balance_is_zero_for_matching_stats_and_grows_with_mismatch(examp
     fake = torch.cat([base, base], dim=1).requires_grad_()
     term.generator_loss(LossContext(real=real, fake=fake, critic=critic)).backward()  # type: ignore[arg-type, union-attr]
     assert fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+def test_short_training_run_uses_the_example_parts(venv_python: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    args = ("train", "--preset", "example-tiny", "--run-dir", str(run), "--device", "cpu")
+    done = _run(venv_python, "-c", SSGAN, *args, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["generator"]["name"] == "example-upsample-generator"
+    assert config["losses"]["example-stereo-balance"] == {"weight": 1.0, "bands": 16}
+    epoch = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    balance = epoch["generator/example-stereo-balance"]
+    assert math.isfinite(balance) and balance >= 0
+    assert (run / "checkpoints" / "last.ckpt").is_file()

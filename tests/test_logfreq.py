@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -12,20 +13,15 @@ from pydantic import ValidationError
 from ssgan_core import AudioSpec, ConfigError, InputError
 from ssgan_core.plugins import registry
 from ssgan_plugins.logfreq.transform import LogFreqOptions, LogFreqTransform
+from tests.synth import synth_kick
 
 SR = 44_100
 KICK_SPEC = AudioSpec(SR, 0.6)
 DB_SPAN = LogFreqOptions().db_max - LogFreqOptions().db_min
 
 
-def kick(f0: float, seconds: float = 0.6, seed: int = 0, right_gain: float = 0.9) -> np.ndarray:
-    """A synthetic kick ``(2, n)``: pitch sweep from 4*f0 down to f0, exponential decay, noise click."""
-    t = np.arange(int(seconds * SR)) / SR
-    freq = f0 + 3 * f0 * np.exp(-t / 0.03)
-    body = np.sin(2 * np.pi * np.cumsum(freq) / SR) * np.exp(-t / 0.15)
-    click = np.random.default_rng(seed).standard_normal(t.size) * np.exp(-t / 0.004) * 0.3
-    mono = 0.8 * (body + click)
-    return np.stack([mono, right_gain * mono]).astype(np.float32)
+def kick(f0: float, seconds: float = 0.6, seed: int = 0, pan: float = 0.0) -> np.ndarray:
+    return synth_kick(seconds=seconds, sample_rate=SR, f0=f0, pan=pan, seed=seed)
 
 
 def batch(*clips: np.ndarray) -> torch.Tensor:
@@ -33,9 +29,9 @@ def batch(*clips: np.ndarray) -> torch.Tensor:
 
 
 def magnitude(x: torch.Tensor, transform: LogFreqTransform) -> torch.Tensor:
-    """Linear STFT magnitude of ``x`` (zero-padded to ``spec.length``) as ``stft_spec`` describes it."""
+    """Linear STFT magnitude of ``x`` as ``stft_spec`` describes it, first 256 frames."""
     spec = transform.stft_spec
-    x = torch.nn.functional.pad(x, (0, spec.length - x.shape[-1]))
+    assert x.shape[-1] == spec.length
     out = torch.stft(
         x.reshape(-1, spec.length),
         spec.n_fft,
@@ -44,7 +40,7 @@ def magnitude(x: torch.Tensor, transform: LogFreqTransform) -> torch.Tensor:
         spec.window,
         center=spec.center,
         return_complex=True,
-    ).abs()
+    )[..., :256].abs()
     return out.reshape(*x.shape[:-1], *out.shape[-2:])
 
 
@@ -88,8 +84,9 @@ def test_shapes_range_and_exact_frame_count(seconds):
     assert image.min() >= -1 and image.max() <= 1
     assert torch.all(image[2] == -1), "silence sits on the floor"
     spec = transform.stft_spec
-    assert spec.hop_length == math.ceil(int(seconds * SR) / 255)
-    assert magnitude(x, transform).shape[-1] == 256, "torch.stft on spec.length samples gives 256 frames"
+    assert spec.length == int(seconds * SR)
+    assert spec.hop_length == int(seconds * SR) // 255
+    assert 1 + spec.length // spec.hop_length >= 256, "torch.stft gives at least the 256 frames kept"
     decoded = transform.decode(image)
     assert decoded.shape == (3, 2, spec.n_fft // 2 + 1, 256)
     assert decoded.min() >= 0 and torch.isfinite(decoded).all()
@@ -117,12 +114,12 @@ def test_45_and_60_hz_kicks_share_a_stft_db_bin():
 
 
 def test_level_is_kept_in_db(logfreq):
-    """Fixed dB range: -6 dB on the right channel is -6 dB in the image, wherever it is not clipped."""
-    image = logfreq.encode(batch(kick(55, right_gain=0.5)))[0]
+    """Fixed dB range: -6 dB on the left channel is -6 dB in the image, wherever it is not clipped."""
+    image = logfreq.encode(batch(kick(55, pan=0.5)))[0]
     left, right = image
     unclipped = (left > -0.9) & (right > -0.9)
     assert unclipped.sum() > 1000
-    diff_db = (left - right)[unclipped] * DB_SPAN / 2
+    diff_db = (right - left)[unclipped] * DB_SPAN / 2
     assert diff_db.mean().item() == pytest.approx(20 * math.log10(2), abs=0.05)
     assert diff_db.std().item() < 0.05
 
@@ -143,7 +140,7 @@ def test_decode_restores_the_linear_magnitude(logfreq):
     true = magnitude(x, logfreq)
     decoded = logfreq.decode(logfreq.encode(x))
     low = true.shape[-2] * 400 // (SR // 2)  # bins below 400 Hz, where rows interpolate bins
-    # Measured: 0.050 overall, 0.035 below 400 Hz.
+    # Measured: 0.055 overall, 0.035 below 400 Hz.
     assert spectral_convergence(true, decoded) < 0.065
     assert spectral_convergence(true[..., :low, :], decoded[..., :low, :]) < 0.045
 
@@ -164,15 +161,15 @@ def test_round_trip_through_griffin_lim(logfreq):
     y = inverter(logfreq.decode(logfreq.encode(x)), logfreq.stft_spec)
     assert y.shape == (1, 2, logfreq.stft_spec.length)
     sc = spectral_convergence(magnitude(x, logfreq), magnitude(y, logfreq))
-    # Measured 0.107 for this kick (32 iterations with the exact magnitude give 0.113).
-    assert sc < 0.14
+    # Measured 0.129 for this kick; 32 iterations from the exact magnitude give 0.119.
+    assert sc < 0.15
 
 
 def test_bad_inputs_are_clear_errors(logfreq):
     with pytest.raises(InputError, match=r"expects audio of shape \(batch, 2"):
         logfreq.encode(torch.zeros(1, 1, KICK_SPEC.num_samples))
     with pytest.raises(InputError, match="expects audio"):
-        logfreq.encode(torch.zeros(1, 2, logfreq.stft_spec.length + 1))
+        logfreq.encode(torch.zeros(1, 2, KICK_SPEC.num_samples + 1))
     with pytest.raises(InputError, match="expects images"):
         logfreq.decode(torch.zeros(1, 2, 128, 256))
     with pytest.raises(ValidationError, match="fmin"):
@@ -181,6 +178,44 @@ def test_bad_inputs_are_clear_errors(logfreq):
         LogFreqTransform(LogFreqOptions(), AudioSpec(22_050, 0.6))
     with pytest.raises(ConfigError, match=r"transform.n_fft >= "):
         LogFreqTransform(LogFreqOptions(n_fft=1024), AudioSpec(SR, 5.0))
+
+
+def test_paper_kicks_trains_and_generates_with_logfreq(tmp_path):
+    """The issue's acceptance path, shrunk: train paper-kicks with the transform swapped, then generate."""
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from ssgan_cli.main import app
+
+    run = tmp_path / "run"
+    tiny = [
+        "transform.name=logfreq",
+        "data.source.count=12",
+        "training.epochs=1",
+        "training.batch_size=4",
+        "training.n_critic=1",
+        "training.preview_count=2",
+        "training.fd_every_epoch=false",
+        "output.preview_wavs=1",
+        "inverter.iterations=2",
+    ]
+    overrides = [arg for item in tiny for arg in ("--set", item)]
+    runner = CliRunner()
+    trained = runner.invoke(
+        app, ["train", "--preset", "paper-kicks", *overrides, "--run-dir", str(run), "--device", "cpu"]
+    )
+    assert trained.exit_code == 0, trained.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["transform"]["name"] == "logfreq"
+    assert config["transform"]["n_fft"] == LogFreqOptions().n_fft
+    out = tmp_path / "generated"
+    generated = runner.invoke(app, ["generate", str(run), "-n", "2", "-o", str(out), "--device", "cpu"])
+    assert generated.exit_code == 0, generated.output
+    wavs = sorted(out.glob("*.wav"))
+    assert len(wavs) == 2
+    audio, rate = sf.read(wavs[0], always_2d=True)
+    assert rate == SR and audio.shape == (KICK_SPEC.num_samples, 2)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -12,12 +12,13 @@ Construction
 ------------
 1. **Long STFT.** A Hann-windowed STFT with ``n_fft = 4096`` (10.8 Hz bins, 93 ms
    window at 44.1 kHz). A long window is needed at all: no mapping can resolve
-   20-60 Hz from bins that are wider than that whole range. The hop is
-   ``ceil(samples / 255)`` and the clip is zero-padded to ``255 * hop`` samples, so
-   ``torch.stft(center=True)`` gives exactly 256 frames for any clip length (104
-   samples for 0.6 s, 260 for 1.5 s). The price is time smearing: a transient is
-   spread over the 93 ms window, which the image shows as a softer attack; the
-   waveform is still recoverable because the STFT is highly redundant (hop 104).
+   20-60 Hz from bins that are wider than that whole range. Framing follows
+   ``stft-db``: ``hop = samples // 255`` (103 for 0.6 s, 259 for 1.5 s) so
+   ``torch.stft(center=True)`` gives at least 256 frames, and the first 256 are
+   kept; ``stft_spec.length`` is the clip length, so inverters return clips of the
+   run's length. The price of the long window is time smearing: a transient is
+   spread over 93 ms, which the image shows as a softer attack; the waveform is
+   still recoverable because the STFT is highly redundant (hop 103 of 4096).
 2. **Analysis filterbank (encode).** Each band is a triangle on the linear frequency
    axis centred on its log-spaced centre frequency ``c_j``, reaching to its
    neighbours' centres, but never narrower than one STFT bin on either side. Rows
@@ -37,22 +38,24 @@ Construction
      would need a longer window and so more time smearing.
 3. **Level scaling.** Band power is taken relative to a full-scale sine's STFT peak
    (``(sum(window) / 2) ** 2``), converted to dB and mapped from a *fixed* range
-   ``[db_min, db_max]`` (default -90..+6 dBFS) to ``[-1, 1]``. No per-clip
-   normalisation: level and the balance between left and right are kept.
+   ``[db_min, db_max]`` (default -90..+6 dB) to ``[-1, 1]``, nearly the range of
+   ``stft-db``'s level scaling (its -54..46 dB of raw Kaiser-window magnitude is
+   -93..+7 dB re. a full-scale sine). No per-clip normalisation: level and the
+   balance between left and right are kept exactly, up to clipping.
 4. **Decode.** The image is mapped back to band power and evaluated at every STFT
    bin frequency by linear interpolation in log frequency: the inverse of the
    sampling in step 2 where bands are narrow (below ~400 Hz the round trip is
    nearly exact) and a smooth spread of each band's mean power over its bins where
    bands are wide. Bins outside ``[fmin, fmax]`` (DC, 10.8 Hz, above 20 kHz) hold
    the nearest band's value: a kick's sub-20 Hz content is real and close to its
-   20 Hz level (on the test kick the held DC bin is within 3% of the true one), and
+   20 Hz level (on the test kicks the held DC bin is within 4% of the true one), and
    fading those bins to zero instead measurably worsened the round trip (magnitude
-   spectral convergence 0.058 vs 0.050). The square root gives the linear magnitude
+   spectral convergence 0.063 vs 0.055). The square root gives the linear magnitude
    of the STFT that :attr:`stft_spec` describes, so any inverter can invert it.
 
    A least-squares (pseudo-inverse) decode was tried and rejected: on a synthetic
-   kick it round-trips a little better (magnitude spectral convergence 0.046 vs
-   0.050), but on smooth random images, closer to what a generator emits, it
+   kick it round-trips a little better (magnitude spectral convergence 0.050 vs
+   0.055), but on smooth random images, closer to what a generator emits, it
    returns negative power in 7% of bins and overshoots its input up to 7x.
    Interpolation is non-negative and never exceeds the bands it reads.
 """
@@ -128,10 +131,9 @@ def synthesis_interpolation(centres: Tensor, bin_freqs: Tensor) -> tuple[Tensor,
     return lower, lower + 1, position - lower
 
 
-def clip_hop(num_samples: int, frames: int = IMAGE_SIZE) -> tuple[int, int]:
-    """Hop and padded length giving exactly ``frames`` centred STFT frames."""
-    hop = max(1, math.ceil(num_samples / (frames - 1)))
-    return hop, hop * (frames - 1)
+def frame_hop(num_samples: int, frames: int = IMAGE_SIZE) -> int:
+    """Largest hop giving at least ``frames`` centred STFT frames (``1 + samples // hop``)."""
+    return max(1, num_samples // (frames - 1))
 
 
 class LogFreqTransform(Transform):
@@ -159,14 +161,15 @@ class LogFreqTransform(Transform):
                 f"({nyquist:g} Hz) of audio.sample_rate={audio.sample_rate}"
             )
         self.n_fft = options.n_fft
-        self.hop, self.padded_length = clip_hop(audio.num_samples)
+        self.num_samples = audio.num_samples
+        self.hop = frame_hop(self.num_samples)
         if self.hop > self.n_fft // 2:
             raise ConfigError(
                 f"transform.n_fft: {self.n_fft} is too short for {audio.seconds:g} s clips; 256 frames "
                 f"need a hop of {self.hop} samples and the window must be at least twice that "
                 f"(set transform.n_fft >= {2 * self.hop})"
             )
-        if self.padded_length <= self.n_fft // 2:
+        if self.num_samples <= self.n_fft // 2:
             raise ConfigError(
                 f"audio.seconds: {audio.seconds:g} s clips are shorter than half the "
                 f"transform.n_fft={self.n_fft} window; use a smaller n_fft or longer clips"
@@ -180,9 +183,9 @@ class LogFreqTransform(Transform):
         self.register_buffer("lower", lower, persistent=False)
         self.register_buffer("upper", upper, persistent=False)
         self.register_buffer("fraction", fraction.float()[:, None], persistent=False)
+        self.register_buffer("centres", centres.float(), persistent=False)
         self.full_scale = float(window.sum()) / 2
         """STFT magnitude of a full-scale sine at its peak bin: the 0 dB reference."""
-        self.register_buffer("centres", centres.float(), persistent=False)
 
     @property
     def stft_spec(self) -> StftSpec:
@@ -191,28 +194,29 @@ class LogFreqTransform(Transform):
             hop_length=self.hop,
             win_length=self.n_fft,
             window=self.window,
-            length=self.padded_length,
+            length=self.num_samples,
             center=True,
         )
 
     def encode(self, audio: Tensor) -> Tensor:
-        """``(B, 2, samples)`` with ``samples <= 255 * hop`` (zero-padded) -> ``(B, 2, 256, 256)``."""
-        if audio.ndim != 3 or audio.shape[1] != CHANNELS or audio.shape[-1] > self.padded_length:
+        """``(B, 2, samples)`` -> ``(B, 2, 256, 256)``."""
+        if audio.ndim != 3 or tuple(audio.shape[1:]) != (CHANNELS, self.num_samples):
             raise InputError(
-                f"logfreq.encode expects audio of shape (batch, {CHANNELS}, <={self.padded_length}) "
+                f"logfreq.encode expects audio of shape (batch, {CHANNELS}, {self.num_samples}) "
                 f"({self.audio.seconds:g} s at {self.audio.sample_rate} Hz), got {tuple(audio.shape)}"
             )
+        if not audio.is_floating_point():
+            raise InputError(f"logfreq.encode expects floating-point audio, got {audio.dtype}")
         batch = audio.shape[0]
-        flat = torch.nn.functional.pad(audio.float(), (0, self.padded_length - audio.shape[-1]))
         spectrum = torch.stft(
-            flat.reshape(batch * CHANNELS, -1),
+            audio.float().reshape(batch * CHANNELS, -1),
             self.n_fft,
             self.hop,
             window=self.window,
             center=True,
             return_complex=True,
         )
-        power = spectrum.abs().square_().div_(self.full_scale**2)
+        power = spectrum[..., :IMAGE_SIZE].abs().square_().div_(self.full_scale**2)
         bands = torch.matmul(self.analysis, power)
         db = 10 * torch.log10(bands + POWER_FLOOR)
         image = self._db_to_unit(db)

@@ -62,7 +62,7 @@ def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """The paper rule in ``O(N log N)`` for ``d <= 2`` (see the module docstring)."""
-    batch, dims, n = k.shape
+    dims = k.shape[1]
     if dims > 2:
         raise ValueError(f"sorted attention needs q/k with at most 2 channels, got {dims}")
     if dims == 1:  # a 1-D key is a 2-D key on the x axis; the half-plane becomes a sign test

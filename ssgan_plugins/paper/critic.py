@@ -43,6 +43,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Critic, InputError
 from ssgan_plugins.paper.attention import AttentionImpl, AttentionKind, SelfAttention2d
+from ssgan_plugins.paper.layers import Dropout
 
 BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
 ATTENTION_AFTER = 3
@@ -76,7 +77,7 @@ def _block(in_channels: int, out_channels: int, options: PaperCriticOptions, nor
     ]
     if norm:
         layers.append(nn.BatchNorm2d(out_channels))
-    layers.append(nn.Dropout(options.dropout))
+    layers.append(Dropout(options.dropout))
     return nn.Sequential(*layers)
 
 
@@ -119,4 +120,3 @@ def build_paper_critic(options: PaperCriticOptions, audio: AudioSpec) -> PaperCr
 def count_parameters(module: nn.Module) -> int:
     """Trainable parameters (spectral norm's power-iteration vectors are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters())
-

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ssgan_core import AudioSpec, CHANNELS, Generator, InputError
+from ssgan_core import CHANNELS, AudioSpec, Generator, InputError
+from ssgan_plugins.paper.layers import Dropout
 
 LAYERS: tuple[tuple[int, int, int, int], ...] = (
     # (out_channels, kernel, stride, padding); the first layer's input is the latent
@@ -52,7 +53,7 @@ class PaperGenerator(Generator):
                 layers += [
                     nn.BatchNorm2d(out_channels),
                     nn.LeakyReLU(options.leaky_slope),
-                    nn.Dropout(options.dropout),
+                    Dropout(options.dropout),
                 ]
             else:
                 layers.append(nn.Tanh())

@@ -205,7 +205,7 @@ def griffin_lim(
     Leading dimensions are flattened into one batch (``(B, 2, F, T)`` runs as ``B * 2``
     signals); the gate's peak is taken over everything after the first dimension.
     The random initial phase is drawn on the CPU from ``seed``, so results do not
-    depend on the device.
+    depend on the device; for ``(B, C, F, T)`` input the channels of an item share it.
     """
     _check_magnitude(magnitude, spec)
     if magnitude.dim() > 2:
@@ -218,8 +218,12 @@ def griffin_lim(
     kernels = _StftKernels(spec, frames, target.device, dtype)
     phase = None
     if init == "random":
+        # One phase per item, shared by its channels: identical channels stay identical
+        # and the stereo image stays coherent instead of being decorrelated by the init.
+        shared = (magnitude.shape[0], 1) if magnitude.dim() == 4 else (target.shape[0],)
         gen = torch.Generator().manual_seed(seed)
-        phase = (torch.rand(target.shape, generator=gen, dtype=dtype) * (2 * math.pi)).to(target.device)
+        phase = torch.rand(*shared, frames, target.shape[-1], generator=gen, dtype=dtype) * (2 * math.pi)
+        phase = phase.expand(*lead, -1, -1).reshape(target.shape).to(target.device)
     chunk = _CPU_CHUNK_SIGNALS if target.device.type == "cpu" else max(1, target.shape[0])
     pieces = []
     for start in range(0, target.shape[0], chunk):

@@ -1,0 +1,176 @@
+"""Reading, fitting and writing stereo clips; every failure is an :class:`AudioError`.
+
+Reading returns float32 ``(2, spec.num_samples)`` at ``spec.sample_rate``: any format
+libsndfile reads (WAV, FLAC, OGG, AIFF; 8/16/24/32-bit integer or float), resampled
+with ``scipy.signal.resample_poly``, mono duplicated, zero-padded or cut to length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+from ssgan_core.errors import AudioError
+from ssgan_core.interfaces import CHANNELS, AudioSpec
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc"})
+"""Suffixes (lower case) that folder scans treat as audio."""
+
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+Subtype = Literal["PCM_16", "PCM_24", "FLOAT"]
+
+_RESAMPLE_MARGIN = 64
+"""Extra input frames (at the file's rate, beyond the ones we keep) read before
+resampling, so the filter's edge effects fall outside the kept samples."""
+
+
+def _describe(exc: Exception) -> str:
+    """A human reason for a libsndfile failure, keeping its own words in parentheses."""
+    raw = str(exc).strip()
+    if raw.startswith("Error opening"):
+        raw = raw.split(":", 2)[-1].strip()
+    lowered = raw.lower()
+    if "format not recognised" in lowered or "unknown format" in lowered or "not recognised" in lowered:
+        reason = "not a recognised audio file (expected WAV, FLAC, OGG or AIFF)"
+    elif "unsupported" in lowered or "not supported" in lowered:
+        reason = "audio encoding not supported by libsndfile"
+    elif "permission" in lowered:
+        reason = "permission denied"
+    else:
+        reason = "corrupt or unreadable audio file"
+    return f"{reason} ({raw})" if raw else reason
+
+
+def read_audio(path: str | Path, spec: AudioSpec, *, downmix: bool = False) -> np.ndarray:
+    """Read one file as float32 ``(2, spec.num_samples)`` at ``spec.sample_rate``.
+
+    Mono is duplicated to both channels. A file with more than two channels is an
+    error unless ``downmix``: then all channels are averaged to mono and duplicated
+    (files rarely say which channel is which, so no surround layout is assumed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate, channels, total = f.samplerate, f.channels, f.frames
+            wanted = math.ceil(spec.num_samples * rate / spec.sample_rate) + _RESAMPLE_MARGIN
+            data = f.read(frames=min(total, wanted) if total > 0 else -1, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(path, _describe(exc)) from None
+    except OSError as exc:
+        raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "contains no audio frames")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    if channels > CHANNELS:
+        if not downmix:
+            raise AudioError(
+                path,
+                f"has {channels} channels; only mono and stereo are read (--downmix averages them)",
+            )
+        data = data.mean(axis=1, keepdims=True)
+    if rate != spec.sample_rate:
+        data = resample(data, rate, spec.sample_rate, axis=0)
+    stereo = np.repeat(data.T, CHANNELS, axis=0) if data.shape[1] == 1 else data.T
+    return fit_length(stereo, spec.num_samples)
+
+
+def resample(audio: np.ndarray, rate: int, target: int, axis: int = -1) -> np.ndarray:
+    """Polyphase resampling by the reduced ratio ``target / rate`` (float32 out)."""
+    g = math.gcd(int(rate), int(target))
+    out = scipy.signal.resample_poly(audio, target // g, rate // g, axis=axis)
+    return out.astype(np.float32, copy=False)
+
+
+def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """Zero-pad or cut the last axis to ``num_samples``; returns contiguous float32."""
+    have = audio.shape[-1]
+    if have >= num_samples:
+        out = audio[..., :num_samples]
+    else:
+        out = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, num_samples - have)])
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: Subtype = "PCM_24") -> Path:
+    """Write ``(2, n)`` or ``(n,)`` audio to ``.wav`` or ``.flac``, atomically.
+
+    Integer formats are clipped to ``[-1, 1]``. The file appears complete or not at all
+    (written to a temporary file in the same folder, then renamed).
+    """
+    path = Path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(path, f"cannot write {path.suffix or 'files without a suffix'}; use .wav or .flac")
+    if fmt == "FLAC" and subtype == "FLOAT":
+        raise AudioError(path, "FLAC stores integers only; use PCM_16 or PCM_24, or write a .wav")
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim not in (1, 2) or (data.ndim == 2 and data.shape[0] not in (1, 2)) or data.size == 0:
+        raise AudioError(path, f"audio to write has shape {data.shape}; expected (2, samples) or (samples,)")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "audio to write contains NaN or infinite samples")
+    if subtype != "FLOAT":
+        data = np.clip(data, -1.0, 1.0)
+    frames = data.T if data.ndim == 2 else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as handle:
+            sf.write(handle, frames, int(sample_rate), subtype=subtype, format=fmt)
+        os.replace(tmp, path)
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise AudioError(path, f"cannot write audio ({reason})") from None
+    return path
+
+
+def find_audio_files(paths: Iterable[str | Path], recursive: bool = True) -> list[Path]:
+    """Expand files and folders into audio files, in argument order, each folder sorted.
+
+    Folders contribute files whose suffix is in :data:`AUDIO_EXTENSIONS` (any case),
+    skipping hidden names (``.DS_Store``, ``._kick.wav`` resource forks). A file named
+    explicitly is kept whatever its suffix, so reading it reports the real problem.
+    Duplicates are dropped. A path that does not exist raises :class:`AudioError`.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            walk = path.rglob("*") if recursive else path.glob("*")
+            candidates = sorted(
+                p
+                for p in walk
+                if p.suffix.lower() in AUDIO_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.is_file()
+            )
+        elif path.exists():
+            candidates = [path]
+        else:
+            raise AudioError(path, "no such file or folder")
+        for p in candidates:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(p)
+    return found

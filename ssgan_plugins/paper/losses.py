@@ -1,0 +1,188 @@
+"""The paper's loss terms: WGAN-GP plus spectral and feature-matching terms.
+
+Paper objective (default weights)::
+
+    critic    = W + 5 GP + 0.15 spectral-difference + 0.15 spectral-convergence
+    generator = -mean D(fake) + 0.35 feature-matching
+
+The spectral terms compare the real and fake images directly. On the critic step
+``fake`` is detached from the generator and neither image depends on the critic, so
+they carry no gradient at all: they shift the logged critic loss and nothing else.
+They are kept because the paper's critic loss includes them.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from ssgan_core import AudioSpec, ConfigError, LossContext, LossOptions, LossTerm
+
+# --------------------------------------------------------------------------- wasserstein
+
+
+class WassersteinOptions(LossOptions):
+    weight: float = Field(1.0, ge=0, description="Multiplier of both sides' Wasserstein term.")
+
+
+class Wasserstein(LossTerm):
+    """Critic: ``mean D(fake) - mean D(real)``; generator: ``-mean D(fake)``."""
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = weight
+
+    def critic_loss(self, ctx: LossContext) -> Tensor:
+        return ctx.fake_scores.mean() - ctx.real_scores.mean()
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        return -ctx.fake_scores.mean()
+
+
+# --------------------------------------------------------------------------- gradient penalty
+
+
+class GradientPenaltyOptions(LossOptions):
+    weight: float = Field(5.0, ge=0, description="Multiplier of the gradient penalty (paper: 5).")
+
+
+class GradientPenalty(LossTerm):
+    """``mean (||grad_x D(x)||_2 - 1)^2`` at random interpolates of real and fake.
+
+    One interpolation factor per item, drawn from the global torch RNG (seeded runs
+    repeat). Works for any :class:`~ssgan_core.Critic` and any batch size; when the
+    real and fake batches differ in size, the first ``min`` items of each are used.
+    """
+
+    NORM_EPS = 1e-12
+    """Added under the square root so the norm has a gradient where ``grad = 0``."""
+
+    def __init__(self, weight: float = 5.0) -> None:
+        self.weight = weight
+
+    def critic_loss(self, ctx: LossContext) -> Tensor:
+        n = min(ctx.real.shape[0], ctx.fake.shape[0])
+        real, fake = ctx.real[:n].detach(), ctx.fake[:n].detach()
+        eps = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+        mixed = torch.lerp(fake, real, eps).requires_grad_(True)
+        with torch.enable_grad():
+            scores = ctx.critic(mixed)
+            (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+        norms = (grad.flatten(1).pow(2).sum(dim=1) + self.NORM_EPS).sqrt()
+        return (norms - 1).pow(2).mean()
+
+
+# --------------------------------------------------------------------------- spectral terms
+
+
+class SpectralDifferenceOptions(LossOptions):
+    weight: float = Field(0.15, ge=0, description="Multiplier (paper: 0.15). No gradient to the critic.")
+
+
+class SpectralDifference(LossTerm):
+    """Critic side: ``mean |real - fake|`` over every pixel. Carries no gradient to the critic."""
+
+    def __init__(self, weight: float = 0.15) -> None:
+        self.weight = weight
+
+    def critic_loss(self, ctx: LossContext) -> Tensor:
+        return (ctx.real - ctx.fake).abs().mean()
+
+
+class SpectralConvergenceOptions(LossOptions):
+    weight: float = Field(0.15, ge=0, description="Multiplier (paper: 0.15). No gradient to the critic.")
+
+
+class SpectralConvergence(LossTerm):
+    """Critic side: ``||fake - real||_2 / ||real||_2`` over the whole batch (Frobenius norms).
+
+    Carries no gradient to the critic. ``EPS`` keeps an all-zero real batch finite.
+    """
+
+    EPS = 1e-8
+
+    def __init__(self, weight: float = 0.15) -> None:
+        self.weight = weight
+
+    def critic_loss(self, ctx: LossContext) -> Tensor:
+        return torch.linalg.vector_norm(ctx.fake - ctx.real) / (torch.linalg.vector_norm(ctx.real) + self.EPS)
+
+
+# --------------------------------------------------------------------------- feature matching
+
+
+class FeatureMatchingOptions(LossOptions):
+    weight: float = Field(0.35, ge=0, description="Multiplier of feature matching (paper: 0.35).")
+
+
+class FeatureMatching(LossTerm):
+    """Generator side: L1 distance between the batch-mean critic features of real and fake.
+
+    For each layer the critic names in ``feature_layers`` (the paper critic: its
+    attention layer and second-to-last conv block), the mean over elements of
+    ``|mean_batch f(real) - mean_batch f(fake)|``; the term is the mean over layers.
+    Comparing batch means (feature matching as in Salimans et al., 2016) needs no
+    pairing between real and generated items, which have none. The real pass runs
+    without a graph: the generator's gradient does not depend on it.
+    """
+
+    def __init__(self, weight: float = 0.35) -> None:
+        self.weight = weight
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        fake = ctx.fake_features
+        if not fake:
+            raise ConfigError(
+                f"losses.feature-matching: critic {type(ctx.critic).__name__} returns no features "
+                "(its feature_layers is empty); set the weight to 0 or use a critic that names layers"
+            )
+        with torch.no_grad():
+            real = ctx.real_features
+        distances = [(real[name].detach().mean(dim=0) - fake[name].mean(dim=0)).abs().mean() for name in fake]
+        return torch.stack(distances).mean()
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _factory(cls: type[LossTerm]):
+    def build(options: LossOptions, audio: AudioSpec) -> LossTerm:
+        return cls(weight=options.weight)  # type: ignore[call-arg]
+
+    build.__doc__ = cls.__doc__
+    return build
+
+
+LOSS_TERMS = (
+    (
+        "wasserstein",
+        _factory(Wasserstein),
+        WassersteinOptions,
+        "WGAN loss: critic mean D(fake) - mean D(real), generator -mean D(fake).",
+    ),
+    (
+        "gradient-penalty",
+        _factory(GradientPenalty),
+        GradientPenaltyOptions,
+        "WGAN-GP penalty (||grad D|| - 1)^2 at random real/fake interpolates (paper weight 5).",
+    ),
+    (
+        "spectral-difference",
+        _factory(SpectralDifference),
+        SpectralDifferenceOptions,
+        "Critic-side mean |real - fake| (paper weight 0.15; no gradient to the critic).",
+    ),
+    (
+        "spectral-convergence",
+        _factory(SpectralConvergence),
+        SpectralConvergenceOptions,
+        "Critic-side ||fake - real|| / ||real|| (paper weight 0.15; no gradient to the critic).",
+    ),
+    (
+        "feature-matching",
+        _factory(FeatureMatching),
+        FeatureMatchingOptions,
+        "Generator-side L1 between batch-mean critic features of real and fake (paper weight 0.35).",
+    ),
+)
+"""``(name, factory, options model, description)`` for each term, registered by the paper plugin."""

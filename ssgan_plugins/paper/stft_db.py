@@ -1,0 +1,163 @@
+"""``stft-db``: the paper's representation, stereo audio <-> ``(B, 2, 256, 256)`` in ``[-1, 1]``.
+
+Per channel: STFT with ``n_fft = win_length = 510`` (256 bins), a symmetric
+``kaiser(510, beta=12)`` window, ``center=True`` with reflect padding and
+``hop = samples // 255`` (103 for 0.6 s, 259 for 1.5 s at 44.1 kHz), keeping the first
+256 frames. Magnitude -> dB (``20 log10(max(|X|, amin) / ref)``, floor at ``top_db``
+below the peak) -> ``[-1, 1]``. The image is ``(batch, channel, freq, time)`` with
+frequency bin 0 (DC) first.
+
+Two scalings:
+
+``paper``
+    What the paper describes. Encode: each channel of each example is min-max scaled
+    to ``[-1, 1]`` on its own. Decode: ``[-1, 1]`` maps linearly to ``-40..40`` dB
+    (``paper_decode_range_db``). Absolute loudness and the left/right balance are
+    thrown away: a quiet right channel comes back as loud as the left one.
+
+``level`` (default)
+    One fixed dB range (``level_min_db..level_max_db``) for every example and both
+    channels, applied the same way on encode and decode; ``top_db`` is measured from
+    the example's peak over both channels. Loudness, decay and left/right balance
+    survive the round trip exactly (up to the range's clipping).
+
+Why ``level`` is the default: the point of the paper is stereo, and ``paper`` scaling
+makes every channel span the full range, so a model trained on it cannot learn
+panning or level differences between channels, and the decoded level of every clip
+is arbitrary. ``level`` keeps the same STFT, dB conversion and value range, costs
+nothing, and is exactly invertible. Select ``scaling = "paper"`` to reproduce the
+paper (or to use checkpoints trained with it).
+
+The default range: a full-scale DC signal has magnitude ``sum(window)`` = 182.2
+(45.2 dB) with this window, so no input in ``[-1, 1]`` exceeds ``level_max_db = 46``;
+``level_min_db = -54`` gives 100 dB, room for ``top_db = 80`` below a loud peak.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import scipy.signal
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
+
+from ssgan_core.errors import ConfigError, InputError
+from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, AudioSpec, StftSpec, Transform
+
+
+class StftDbOptions(BaseModel):
+    """Options of the ``stft-db`` transform."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scaling: Literal["paper", "level"] = Field(
+        "level",
+        description=(
+            "paper: each channel min-max scaled to [-1, 1], decoded to -40..40 dB (loses loudness "
+            "and stereo balance); level: one fixed dB range for all (keeps both)."
+        ),
+    )
+    n_fft: int = Field(
+        510, ge=510, le=511, description="FFT size = window length; 510 (paper) gives 256 frequency bins."
+    )
+    kaiser_beta: float = Field(12.0, ge=0.0, description="Shape of the symmetric Kaiser window (paper: 12).")
+    top_db: float | None = Field(
+        80.0, gt=0.0, description="Floor in dB below the peak (per channel in paper mode); null: none."
+    )
+    amin: float = Field(1e-5, gt=0.0, description="Smallest magnitude before log10 (avoids -inf).")
+    ref: float = Field(1.0, gt=0.0, description="Magnitude that maps to 0 dB.")
+    paper_decode_range_db: float = Field(
+        40.0, gt=0.0, description="paper scaling: decode maps [-1, 1] to -this..+this dB (paper: 40)."
+    )
+    level_min_db: float = Field(-54.0, description="level scaling: dB value stored as -1 (and below).")
+    level_max_db: float = Field(46.0, description="level scaling: dB value stored as +1 (and above).")
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> StftDbOptions:
+        if self.level_max_db <= self.level_min_db:
+            raise ValueError(
+                f"level_max_db ({self.level_max_db}) must be above level_min_db ({self.level_min_db})"
+            )
+        return self
+
+
+def kaiser_window(length: int, beta: float) -> Tensor:
+    """Symmetric Kaiser window (``scipy.signal.windows.kaiser(length, beta)``) as float32."""
+    return torch.from_numpy(scipy.signal.windows.kaiser(length, beta, sym=True)).float()
+
+
+class StftDbTransform(Transform):
+    """Kaiser STFT magnitude in dB, scaled to ``[-1, 1]``; see the module docstring."""
+
+    window: Tensor
+
+    def __init__(self, options: StftDbOptions, audio: AudioSpec) -> None:
+        super().__init__()
+        samples = audio.num_samples
+        if samples < options.n_fft:
+            raise ConfigError(
+                f"audio: {audio.seconds} s at {audio.sample_rate} Hz is {samples} samples; stft-db needs "
+                f"at least n_fft={options.n_fft}"
+            )
+        self.options, self.audio = options, audio
+        self.hop_length = samples // (IMAGE_SIZE - 1)
+        self.register_buffer("window", kaiser_window(options.n_fft, options.kaiser_beta))
+
+    @property
+    def stft_spec(self) -> StftSpec:
+        n_fft = self.options.n_fft
+        return StftSpec(n_fft, self.hop_length, n_fft, self.window, self.audio.num_samples, center=True)
+
+    # ------------------------------------------------------------------ encode
+    def magnitude(self, audio: Tensor) -> Tensor:
+        """``(B, 2, samples)`` -> linear magnitude ``(B, 2, 256, 256)`` (first 256 frames)."""
+        self._check(audio, (CHANNELS, self.audio.num_samples), "audio", "samples")
+        batch = audio.shape[0]
+        flat = audio.to(self.window.dtype).reshape(batch * CHANNELS, -1)
+        n_fft = self.options.n_fft
+        spectrum = torch.stft(
+            flat, n_fft, self.hop_length, n_fft, self.window, center=True, pad_mode="reflect",
+            return_complex=True,
+        )  # fmt: skip
+        return spectrum[..., :IMAGE_SIZE].abs().reshape(batch, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+
+    def encode(self, audio: Tensor) -> Tensor:
+        o = self.options
+        db = 20.0 * torch.log10(self.magnitude(audio).clamp_min(o.amin) / o.ref)
+        if o.scaling == "paper":
+            if o.top_db is not None:
+                db = torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - o.top_db)
+            low = db.amin(dim=(2, 3), keepdim=True)
+            span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
+            return (db - low) / span * 2.0 - 1.0
+        if o.top_db is not None:
+            db = torch.maximum(db, db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db)
+        image = (db - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
+        return image.clamp(-1.0, 1.0)
+
+    # ------------------------------------------------------------------ decode
+    def decode(self, image: Tensor) -> Tensor:
+        o = self.options
+        self._check(image, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), "image", "freq, time")
+        image = image.to(self.window.dtype).clamp(-1.0, 1.0)
+        if o.scaling == "paper":
+            db = image * o.paper_decode_range_db
+        else:
+            db = o.level_min_db + (image + 1.0) * 0.5 * (o.level_max_db - o.level_min_db)
+        return o.ref * torch.pow(10.0, db / 20.0)
+
+    def _check(self, x: Tensor, tail: tuple[int, ...], what: str, names: str) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 1 + len(tail) or tuple(x.shape[1:]) != tail:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise InputError(
+                f"stft-db {what} has shape {shape}; expected (batch, {', '.join(map(str, tail))}) "
+                f"= (batch, channels, {names})"
+            )
+        if not x.is_floating_point():
+            raise InputError(f"stft-db {what} has dtype {x.dtype}; expected a floating-point tensor")
+
+
+def build_stft_db(options: StftDbOptions, audio: AudioSpec) -> StftDbTransform:
+    """Factory registered as ``stft-db``."""
+    return StftDbTransform(options, audio)

@@ -1,0 +1,190 @@
+"""Dataset sources, encoding cache and split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ssgan_core.data import (
+    FolderOptions,
+    FolderSource,
+    cache_key,
+    encode_clips,
+    encode_dataset,
+    split_indices,
+)
+from ssgan_core.errors import InputError
+from ssgan_core.interfaces import AudioSpec
+from ssgan_core.training import load_dataset
+from ssgan_plugins.data import synthetic
+from ssgan_plugins.data.synthetic import (
+    SyntheticKicks,
+    SyntheticKicksOptions,
+    SyntheticTones,
+    SyntheticTonesOptions,
+)
+from tests.tiny_parts import SAMPLE_RATE, SECONDS, TinyTransform, tiny_config, tiny_host
+
+SPEC = AudioSpec(SAMPLE_RATE, SECONDS)
+
+
+def _stack(source) -> np.ndarray:
+    return np.stack([c.audio for c in source.clips()])
+
+
+def test_synthetic_kicks_are_deterministic_varied_and_chunk_independent(monkeypatch):
+    spec = AudioSpec(22_050, 0.5)
+    kicks = _stack(SyntheticKicks(SyntheticKicksOptions(count=20), spec))
+    assert kicks.shape == (20, 2, spec.num_samples) and kicks.dtype == np.float32
+    assert np.isfinite(kicks).all() and np.abs(kicks).max() <= 0.951
+    assert np.array_equal(kicks, _stack(SyntheticKicks(SyntheticKicksOptions(count=20), spec)))
+    monkeypatch.setattr(synthetic, "CHUNK", 3)
+    assert np.array_equal(kicks, _stack(SyntheticKicks(SyntheticKicksOptions(count=20), spec)))
+    other = _stack(SyntheticKicks(SyntheticKicksOptions(count=20, seed=1), spec))
+    assert not np.allclose(kicks, other)
+
+    # Kick-shaped: loud start, quiet end, energy mostly below 200 Hz.
+    tenth = spec.num_samples // 10
+    rms_start = np.sqrt((kicks[..., :tenth] ** 2).mean((1, 2)))
+    rms_end = np.sqrt((kicks[..., -tenth:] ** 2).mean((1, 2)))
+    assert (rms_start > 5 * rms_end).all()
+    power = np.abs(np.fft.rfft(kicks.mean(1), axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(spec.num_samples, 1 / spec.sample_rate)
+    assert (power[:, freqs < 200].sum(1) / power.sum(1) > 0.5).all()
+    assert _decay_frames(kicks, spec.sample_rate).std() > 2  # decays differ from kick to kick
+
+
+def _decay_frames(kicks: np.ndarray, sample_rate: int) -> np.ndarray:
+    """10 ms frames from the loudest frame until the level falls 20 dB (clip length if never)."""
+    hop = sample_rate // 100
+    n = kicks.shape[-1] // hop * hop
+    rms = np.sqrt((kicks[..., :n].reshape(len(kicks), 2, -1, hop) ** 2).mean((1, 3)))
+    frames = np.arange(rms.shape[1])[None]
+    below = (rms < 0.1 * rms.max(1, keepdims=True)) & (frames > rms.argmax(1)[:, None])
+    return np.where(below.any(1), below.argmax(1), rms.shape[1])
+
+
+def test_diverse_kicks_are_wider_and_more_varied():
+    spec = AudioSpec(44_100, 0.6)
+    curated = _stack(SyntheticKicks(SyntheticKicksOptions(count=40), spec))
+    diverse = _stack(SyntheticKicks(SyntheticKicksOptions(count=40, variety="diverse"), spec))
+
+    def side(x):
+        return np.abs(x[:, 0] - x[:, 1]).mean()
+
+    assert side(diverse) > 2 * side(curated)
+    assert _decay_frames(diverse, 44_100).std() > 1.2 * _decay_frames(curated, 44_100).std()
+
+
+def test_synthetic_tones():
+    spec = AudioSpec(16_000, 0.5)
+    source = SyntheticTones(SyntheticTonesOptions(count=10), spec)
+    clips = list(source.clips())
+    tones = np.stack([c.audio for c in clips])
+    assert tones.shape == (10, 2, spec.num_samples) and np.isfinite(tones).all()
+    assert np.array_equal(tones, _stack(SyntheticTones(SyntheticTonesOptions(count=10), spec)))
+    assert len({c.name.split("_")[0] for c in clips}) > 1  # several timbres
+    assert source.fingerprint() != SyntheticTones(SyntheticTonesOptions(count=10, seed=1), spec).fingerprint()
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    train, val = split_indices(50, 0.2, seed=3)
+    assert len(val) == 10 and len(train) == 40
+    assert sorted(torch.cat([train, val]).tolist()) == list(range(50))
+    again = split_indices(50, 0.2, seed=3)
+    assert torch.equal(train, again[0]) and torch.equal(val, again[1])
+    assert not torch.equal(val, split_indices(50, 0.2, seed=4)[1])
+    assert len(split_indices(2, 0.01, seed=0)[1]) == 1
+    with pytest.raises(InputError, match="at least 2"):
+        split_indices(1, 0.2, seed=0)
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _write(path, seconds=0.05, sr=SAMPLE_RATE, freq=200.0, channels=2):
+    t = np.arange(int(seconds * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * freq * t)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, sr)
+
+
+def _folder(tmp_path):
+    root = tmp_path / "clips"
+    _write(root / "a.wav", freq=100)
+    _write(root / "sub" / "b.wav", freq=300, channels=1)
+    _write(root / "c.flac", freq=500)
+    (root / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    return root
+
+
+def test_folder_source_reads_files_and_skips_corrupt_ones(tmp_path):
+    root = _folder(tmp_path)
+    source = FolderSource(FolderOptions(path=root), SPEC)
+    clips = list(source.clips())
+    assert sorted(c.name for c in clips) == ["a.wav", "c.flac", "sub/b.wav"]
+    assert all(c.audio.shape == (2, SPEC.num_samples) for c in clips)
+    assert [s.name for s in source.skipped] == ["broken.wav"] and source.skipped[0].reason
+    flat = FolderSource(FolderOptions(path=root, recursive=False), SPEC)
+    assert "sub/b.wav" not in [c.name for c in flat.clips()]
+
+
+def test_folder_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no audio files"):
+        FolderSource(FolderOptions(path=tmp_path / "empty"), SPEC).fingerprint()
+    with pytest.raises(InputError, match="does not exist"):
+        FolderSource(FolderOptions(path=tmp_path / "nope"), SPEC).clips().__next__()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.wav").write_bytes(b"not audio")
+    with pytest.raises(InputError, match=r"no usable audio.*x\.wav"):
+        encode_clips(FolderSource(FolderOptions(path=bad), SPEC), TinyTransform(None, SPEC), SPEC)
+
+
+def test_fingerprint_follows_file_content(tmp_path):
+    root = _folder(tmp_path)
+    before = FolderSource(FolderOptions(path=root), SPEC).fingerprint()
+    assert FolderSource(FolderOptions(path=root), SPEC).fingerprint() == before
+    assert FolderSource(FolderOptions(path=root, downmix=True), SPEC).fingerprint() != before
+    _write(root / "a.wav", freq=101)  # same name and size, new content
+    assert FolderSource(FolderOptions(path=root), SPEC).fingerprint() != before
+
+
+def test_encoding_is_cached_and_invalidated(tmp_path):
+    root = _folder(tmp_path)
+    transform = TinyTransform(None, SPEC)
+
+    def encode(source):
+        key = cache_key("folder", source.fingerprint(), {"name": "tiny"}, "1", SPEC)
+        return encode_dataset(source, transform, SPEC, key=key, cache_dir=tmp_path / "cache")
+
+    first = encode(FolderSource(FolderOptions(path=root), SPEC))
+    assert not first.from_cache and len(first) == 3 and first.images.shape[1:] == (2, 32, 32)
+    assert [s.name for s in first.skipped] == ["broken.wav"]
+    second = encode(FolderSource(FolderOptions(path=root), SPEC))
+    assert second.from_cache and torch.equal(first.images, second.images) and second.names == first.names
+    assert [s.name for s in second.skipped] == ["broken.wav"]  # still reported from the cache
+
+    _write(root / "c.flac", freq=900)
+    third = encode(FolderSource(FolderOptions(path=root), SPEC))
+    assert not third.from_cache and third.key != first.key
+    changed = third.images[third.names.index("c.flac")]
+    assert not torch.equal(changed, first.images[first.names.index("c.flac")])
+
+
+def test_load_dataset_key_follows_transform_and_audio_settings(tmp_path):
+    host = tiny_host()
+    base = load_dataset(tiny_config(tmp_path, host), host)
+    assert not base.from_cache and len(base) == 24
+    assert load_dataset(tiny_config(tmp_path, host), host).from_cache
+    longer = load_dataset(tiny_config(tmp_path, host, "audio.seconds=0.2"), host)
+    assert not longer.from_cache and longer.key != base.key
+    key = cache_key("s", "f", {"name": "t", "n_fft": 1}, "1", SPEC)
+    assert key != cache_key("s", "f", {"name": "t", "n_fft": 2}, "1", SPEC)
+    assert key != cache_key("s", "f", {"name": "t", "n_fft": 1}, "2", SPEC)  # plugin version
+    fewer = load_dataset(tiny_config(tmp_path, host, "data.source.count=12"), host)
+    assert not fewer.from_cache and len(fewer) == 12

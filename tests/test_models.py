@@ -1,0 +1,252 @@
+"""Paper generator, critic and attention: parameter counts, shapes, features, exact fast attention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssgan_core import AudioSpec, Critic, Generator, InputError
+from ssgan_core.plugins import registry
+from ssgan_plugins.paper.attention import (
+    SelfAttention2d,
+    kernel_linear_attention,
+    relu_attention,
+    relu_attention_naive,
+    relu_attention_sorted,
+)
+from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, count_parameters
+from ssgan_plugins.paper.generator import PaperGenerator, PaperGeneratorOptions
+from ssgan_plugins.paper.layers import Dropout
+
+
+def reference_relu_attention(q, k, v):
+    """The paper rule written from its definition, independently of the module."""
+    scores = torch.einsum("bdi,bdj->bij", k, q).clamp(min=0)  # key i, query j
+    weights = scores / scores.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return torch.einsum("bci,bij->bcj", v, weights)
+
+
+def penalty_of(fn, q, k, v):
+    """A gradient penalty through ``fn``: first-order grads with a graph, then a scalar of them."""
+    out = fn(q, k, v)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    grads = torch.autograd.grad((out * weights).sum(), (q, k, v), create_graph=True)
+    return sum((g.flatten(1).norm(dim=1) - 1).pow(2).mean() for g in grads)
+
+
+def qkv(batch, dims, channels, tokens, dtype=torch.float64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, tokens, generator=gen, dtype=dtype).requires_grad_(True)
+        for c in (dims, dims, channels)
+    ]
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def test_parameter_counts_match_the_paper():
+    assert count_parameters(PaperGenerator()) == 440_106
+    critic = PaperCritic()
+    assert count_parameters(critic) == 177_858
+    assert count_parameters(critic.attention) == 341
+    assert count_parameters(PaperCritic(PaperCriticOptions(attention="linear"))) == 177_858
+    # spectral norm's power-iteration vectors are buffers, not parameters
+    assert any(name.endswith("_u") for name, _ in critic.named_buffers())
+
+
+def test_registry_builds_the_paper_parts():
+    audio = AudioSpec()
+    generator = registry("generator").create("paper-generator", {}, audio)
+    critic = registry("critic").create("paper-critic", {"attention": "linear"}, audio)
+    assert isinstance(generator, Generator) and isinstance(critic, Critic)
+    assert critic.attention.kind == "linear"
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def test_generator_output_shape_and_range():
+    torch.manual_seed(0)
+    generator = PaperGenerator()
+    z = generator.sample_latent(2)
+    assert z.shape == (2, 128, 1, 1)
+    image = generator(z)
+    assert image.shape == (2, 2, 256, 256)
+    assert image.abs().max() <= 1
+    generator.eval()
+    assert torch.equal(generator(z), generator(z.flatten(1)))  # (B, latent) is accepted too
+
+
+def test_generator_rejects_wrong_latent():
+    with pytest.raises(InputError, match=r"\(B, 128, 1, 1\)"):
+        PaperGenerator()(torch.randn(2, 64, 1, 1))
+
+
+def test_generator_options_change_the_model():
+    generator = PaperGenerator(PaperGeneratorOptions(latent_dim=32, dropout=0.0))
+    assert generator(torch.randn(1, 32, 1, 1)).shape == (1, 2, 256, 256)
+    assert generator.deconv_blocks[0].in_channels == 32
+
+
+# --------------------------------------------------------------------------- critic
+
+
+def test_critic_features_are_the_named_layers():
+    torch.manual_seed(0)
+    critic = PaperCritic().eval()
+    with torch.no_grad():
+        critic.attention.gamma.fill_(0.5)
+    seen = {}
+    for name in ("attention", "block5"):
+        getattr(critic, name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+    image = torch.rand(3, 2, 256, 256) * 2 - 1
+    scores, features = critic.forward_features(image)
+    assert scores.shape == (3,)
+    assert critic.feature_layers == ("attention", "block5")
+    assert list(features) == ["attention", "block5"]
+    assert features["attention"].shape == (3, 16, 32, 32)
+    assert features["block5"].shape == (3, 64, 8, 8)
+    for name in features:
+        assert features[name] is seen[name]
+    assert torch.equal(critic(image), scores)
+
+
+def test_critic_feature_layers_are_configurable():
+    critic = PaperCritic(PaperCriticOptions(feature_layers=("block1", "block6")))
+    _, features = critic.forward_features(torch.zeros(2, 2, 256, 256))
+    assert {k: tuple(v.shape) for k, v in features.items()} == {
+        "block1": (2, 4, 128, 128),
+        "block6": (2, 128, 4, 4),
+    }
+
+
+def test_critic_batch_of_one_in_training_mode():
+    critic = PaperCritic().train()
+    scores, _ = critic.forward_features(torch.rand(1, 2, 256, 256))
+    assert scores.shape == (1,) and torch.isfinite(scores).all()
+
+
+def test_critic_rejects_wrong_shape():
+    with pytest.raises(InputError, match=r"\(B, 2, 256, 256\)"):
+        PaperCritic()(torch.zeros(2, 2, 128, 256))
+
+
+# --------------------------------------------------------------------------- attention
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_sorted_attention_matches_reference_values_grads_and_double_backward(dims):
+    q, k, v = qkv(batch=3, dims=dims, channels=5, tokens=200)
+    expected = reference_relu_attention(q, k, v)
+    torch.testing.assert_close(relu_attention_sorted(q, k, v), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(relu_attention_naive(q, k, v), expected, rtol=1e-10, atol=1e-12)
+
+    weights = torch.randn_like(expected)
+    grads_ref = torch.autograd.grad((expected * weights).sum(), (q, k, v))
+    grads_fast = torch.autograd.grad((relu_attention_sorted(q, k, v) * weights).sum(), (q, k, v))
+    for fast, ref in zip(grads_fast, grads_ref, strict=True):
+        torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-11)
+
+    second_ref = torch.autograd.grad(penalty_of(reference_relu_attention, q, k, v), (q, k, v))
+    second_fast = torch.autograd.grad(penalty_of(relu_attention_sorted, q, k, v), (q, k, v))
+    for fast, ref in zip(second_fast, second_ref, strict=True):
+        torch.testing.assert_close(fast, ref, rtol=1e-8, atol=1e-10)
+
+
+def test_sorted_attention_passes_gradgradcheck():
+    q, k, v = qkv(batch=2, dims=2, channels=3, tokens=9, seed=3)
+    assert torch.autograd.gradcheck(relu_attention_sorted, (q, k, v))
+    assert torch.autograd.gradgradcheck(relu_attention_sorted, (q, k, v))
+
+
+def test_sorted_attention_zero_queries_and_keys_match_normalize():
+    q, k, v = qkv(batch=1, dims=2, channels=4, tokens=50, seed=1)
+    with torch.no_grad():
+        q[:, :, :5] = 0  # no positive score at all -> F.normalize gives zeros
+        k[:, :, 10:20] = 0
+    torch.testing.assert_close(relu_attention_sorted(q, k, v), reference_relu_attention(q, k, v))
+    assert relu_attention_sorted(q, k, v)[:, :, :5].abs().max() == 0
+
+
+def test_paper_layer_fast_equals_naive_at_paper_size_in_float32():
+    """32x32 map (N = 1024), float32, the gradient penalty's parameter gradients included."""
+    torch.manual_seed(0)
+    layers = {impl: SelfAttention2d(16, impl=impl) for impl in ("naive", "sorted")}
+    layers["sorted"].load_state_dict(layers["naive"].state_dict())
+    x = torch.randn(2, 16, 32, 32)
+    results = {}
+    for impl, layer in layers.items():
+        with torch.no_grad():
+            layer.gamma.fill_(1.0)
+        inp = x.clone().requires_grad_(True)
+        out = layer(inp)
+        (grad,) = torch.autograd.grad((out * x).sum(), inp, create_graph=True)
+        penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        penalty.backward()
+        results[impl] = (out.detach(), grad.detach(), {n: p.grad for n, p in layer.named_parameters()})
+    (out_n, grad_n, params_n), (out_s, grad_s, params_s) = results["naive"], results["sorted"]
+    torch.testing.assert_close(out_s, out_n, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grad_s, grad_n, rtol=1e-4, atol=1e-5)
+    for name in params_n:
+        torch.testing.assert_close(params_s[name], params_n[name], rtol=1e-3, atol=1e-4)
+
+
+def test_auto_picks_naive_for_wide_queries_and_sorted_refuses_them():
+    q, k, v = qkv(batch=1, dims=4, channels=3, tokens=20)
+    torch.testing.assert_close(relu_attention(q, k, v, "auto"), reference_relu_attention(q, k, v))
+    with pytest.raises(ValueError, match="at most 2"):
+        relu_attention_sorted(q, k, v)
+    assert SelfAttention2d(32).query.out_channels == 4
+
+
+def test_linear_attention_matches_its_quadratic_form():
+    q, k, v = qkv(batch=2, dims=2, channels=6, tokens=40)
+    phi_q, phi_k = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
+    scores = torch.einsum("bdi,bdj->bij", phi_k, phi_q)
+    expected = torch.einsum("bci,bij->bcj", v, scores / scores.sum(dim=1, keepdim=True))
+    torch.testing.assert_close(kernel_linear_attention(q, k, v), expected)
+
+
+@pytest.mark.parametrize("kind", ["paper", "linear"])
+def test_attention_layer_starts_as_identity(kind):
+    layer = SelfAttention2d(16, kind=kind)
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.equal(layer(x), x)
+
+
+def test_whole_critic_gradient_penalty_same_with_naive_and_sorted_attention():
+    torch.manual_seed(0)
+    critics = {
+        impl: PaperCritic(PaperCriticOptions(attention_impl=impl)).eval() for impl in ("naive", "sorted")
+    }
+    critics["sorted"].load_state_dict(critics["naive"].state_dict())
+    image = torch.rand(2, 2, 256, 256) * 2 - 1
+    grads = {}
+    for impl, critic in critics.items():
+        with torch.no_grad():
+            critic.attention.gamma.fill_(2.0)
+        x = image.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+        (g.flatten(1).norm(dim=1) - 1).pow(2).mean().backward()
+        grads[impl] = {n: p.grad for n, p in critic.named_parameters()}
+    for name, ref in grads["naive"].items():
+        torch.testing.assert_close(grads["sorted"][name], ref, rtol=1e-3, atol=1e-5, msg=name)
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def test_dropout_matches_nn_dropout_semantics():
+    torch.manual_seed(0)
+    layer = Dropout(0.2)
+    x = torch.ones(200_000, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.01
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # gradient is the same scaled mask
+    layer.eval()
+    assert layer(x) is x
+    assert Dropout(0.0)(x) is x
