@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from ssgan_core.config import RunConfig
 from ssgan_core.errors import AudioError, InputError
 from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
@@ -267,3 +268,33 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
     n_val = min(n - 1, max(1, round(n * val_fraction)))
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+def load_dataset(
+    cfg: RunConfig,
+    host: Any = None,
+    *,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+) -> EncodedDataset:
+    """The run's dataset encoded with its transform, from the cache when unchanged."""
+    from ssgan_core.generation import build_part
+    from ssgan_core.plugins import get_host
+
+    host = host or get_host()
+    audio = cfg.audio.spec()
+    source = build_part("dataset", cfg.data.source, audio, host)
+    transform = build_part("transform", cfg.transform, audio, host)
+    section = cfg.data.source
+    key = cache_key(
+        section.name,
+        source.fingerprint(),
+        {"name": cfg.transform.name, **cfg.transform.options},
+        host.registry("transform").get(cfg.transform.name).version,
+        audio,
+    )
+    cache_dir = cfg.data.cache_dir or cfg.output.runs_dir / ".cache"
+    info = {"source": {"name": section.name, **section.options}, "transform": cfg.transform.name}
+    return encode_dataset(
+        source, transform, audio, key=key, cache_dir=cache_dir, info=info, device=device, progress=progress
+    )

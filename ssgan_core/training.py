@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ssgan_core.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, new_payload, save_checkpoint
 from ssgan_core.config import RunConfig, dump_config, validate_config
-from ssgan_core.data import EncodedDataset, cache_key, encode_dataset, split_indices
+from ssgan_core.data import EncodedDataset, load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
 from ssgan_core.generation import build_losses, build_part, render_audio, write_wavs
@@ -178,32 +178,6 @@ def seed_everything(seed: int) -> None:
 def default_run_dir(cfg: RunConfig) -> Path:
     name = cfg.output.run_name or f"{cfg.preset or 'run'}-{datetime.now():%Y%m%d-%H%M%S}"
     return cfg.output.runs_dir / name
-
-
-def load_dataset(
-    cfg: RunConfig,
-    host: Any,
-    *,
-    device: torch.device | str = "cpu",
-    progress: Callable[[int, int | None], None] | None = None,
-) -> EncodedDataset:
-    """The run's dataset encoded with its transform, from the cache when unchanged."""
-    audio = cfg.audio.spec()
-    source = build_part("dataset", cfg.data.source, audio, host)
-    transform = build_part("transform", cfg.transform, audio, host)
-    section = cfg.data.source
-    key = cache_key(
-        section.name,
-        source.fingerprint(),
-        {"name": cfg.transform.name, **cfg.transform.options},
-        host.registry("transform").get(cfg.transform.name).version,
-        audio,
-    )
-    cache_dir = cfg.data.cache_dir or cfg.output.runs_dir / ".cache"
-    info = {"source": {"name": section.name, **section.options}, "transform": cfg.transform.name}
-    return encode_dataset(
-        source, transform, audio, key=key, cache_dir=cache_dir, info=info, device=device, progress=progress
-    )
 
 
 class Trainer:
@@ -467,6 +441,13 @@ class Trainer:
                 if status is not None:
                     return self._result(status)
                 self._end_epoch()
+        except TrainingDiverged as exc:
+            last = self.run_dir / CHECKPOINT_DIR / LAST
+            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"training stopped at epoch {self.epoch + 1}, step {self.step + 1}: {exc}; {kept}. "
+                "Try lower learning rates (training.critic_lr, training.generator_lr) or another seed"
+            ) from None
         finally:
             restore()
         return self._result("early-stopped" if self.stopped_early else "finished")
@@ -536,8 +517,8 @@ class Trainer:
         self.epoch, self.batch, self.order = epoch, 0, None
         self.sums, self.counts, self.epoch_seconds = {}, {}, 0.0
         self.last_metrics = metrics
+        self._append_metrics(metrics)  # before the checkpoint: a resume trims lines it has not reached
         self.save(best=improved)
-        self._append_metrics(metrics)
         self.reporter.epoch_end(metrics)
 
     def _update_early_stopping(self, epoch: int, metrics: dict[str, Any]) -> bool:

@@ -13,11 +13,11 @@ from ssgan_core.data import (
     cache_key,
     encode_clips,
     encode_dataset,
+    load_dataset,
     split_indices,
 )
 from ssgan_core.errors import InputError
 from ssgan_core.interfaces import AudioSpec
-from ssgan_core.training import load_dataset
 from ssgan_plugins.data import synthetic
 from ssgan_plugins.data.synthetic import (
     SyntheticKicks,

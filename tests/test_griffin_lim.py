@@ -83,18 +83,26 @@ def test_same_algorithm_as_librosa_from_zero_phase(kick_case, momentum: float) -
     assert torch.all((ours - theirs).abs() < 0.05 * theirs)
 
 
-def test_random_init_no_worse_than_librosa(kick_case) -> None:
+def test_random_start_no_worse_than_librosa(kick_case) -> None:
+    """From librosa's own random start (its seeded phase), after 10 and 32 iterations."""
     magnitude, spec = kick_case
-    ours = torch.stack(
-        [
-            spectral_convergence(magnitude, griffin_lim(magnitude, spec, 10, 0.99, seed=s), spec)
-            for s in range(3)
-        ]
-    ).mean()
-    theirs = torch.stack(
-        [spectral_convergence(magnitude, librosa_gl(magnitude, spec, 10, 0.99, s), spec) for s in range(3)]
-    ).mean()
-    assert ours <= theirs * 1.02, (ours, theirs)
+    for seed, iterations in ((0, 10), (1, 32)):
+        phase = torch.from_numpy(2 * np.pi * np.random.default_rng(seed).random(magnitude.shape)).float()
+        ours = griffin_lim(magnitude, spec, iterations, 0.99, phase=phase)
+        theirs = librosa_gl(magnitude, spec, iterations, 0.99, seed)
+        sc_ours, sc_theirs = (spectral_convergence(magnitude, x, spec) for x in (ours, theirs))
+        assert torch.all(sc_ours <= sc_theirs * 1.005), (iterations, sc_ours, sc_theirs)
+
+
+def test_random_init_is_as_good_as_librosa_on_average(kick_case) -> None:
+    magnitude, spec = kick_case
+    ours = torch.stack([griffin_lim(magnitude, spec, 10, 0.99, seed=s) for s in range(3)])
+    theirs = torch.stack([librosa_gl(magnitude, spec, 10, 0.99, s) for s in range(3)])
+    sc_ours, sc_theirs = (
+        spectral_convergence(magnitude.repeat(3, 1, 1, 1), x.flatten(0, 1), spec).mean()
+        for x in (ours, theirs)
+    )
+    assert sc_ours <= sc_theirs * 1.03, (sc_ours, sc_theirs)
 
 
 def test_fast_griffin_lim_beats_plain_griffin_lim(kick_case) -> None:

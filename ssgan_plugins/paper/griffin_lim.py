@@ -190,6 +190,11 @@ def _check_magnitude(magnitude: Tensor, spec: StftSpec) -> None:
         raise InputError(f"magnitude has dtype {magnitude.dtype}; expected a floating-point tensor")
 
 
+def _time_major(x: Tensor) -> Tensor:
+    """``(..., bins, frames)`` -> contiguous ``(N, frames, bins)``."""
+    return x.reshape(-1, *x.shape[-2:]).transpose(1, 2).contiguous()
+
+
 def griffin_lim(
     magnitude: Tensor,
     spec: StftSpec,
@@ -199,6 +204,7 @@ def griffin_lim(
     gate_db: float | None = None,
     init: Literal["random", "zeros"] = "random",
     seed: int = 0,
+    phase: Tensor | None = None,
 ) -> Tensor:
     """Fast Griffin-Lim: linear magnitude ``(..., bins, frames)`` -> waveform ``(..., spec.length)``.
 
@@ -206,24 +212,30 @@ def griffin_lim(
     signals); the gate's peak is taken over everything after the first dimension.
     The random initial phase is drawn on the CPU from ``seed``, so results do not
     depend on the device; for ``(B, C, F, T)`` input the channels of an item share it.
+    ``phase`` (radians, shaped like ``magnitude``) replaces ``init``: start from a given
+    phase, e.g. to compare with another implementation from the same start.
     """
     _check_magnitude(magnitude, spec)
+    if phase is not None and phase.shape != magnitude.shape:
+        raise InputError(f"phase has shape {tuple(phase.shape)}; expected {tuple(magnitude.shape)}")
     if magnitude.dim() > 2:
         magnitude = noise_gate(magnitude, gate_db)
     else:
         magnitude = noise_gate(magnitude.unsqueeze(0), gate_db)[0]
-    lead, frames = magnitude.shape[:-2], magnitude.shape[-1]
+    lead, (bins, frames) = magnitude.shape[:-2], magnitude.shape[-2:]
     dtype = magnitude.dtype if magnitude.dtype in (torch.float32, torch.float64) else torch.float32
-    target = magnitude.to(dtype).reshape(-1, *magnitude.shape[-2:]).transpose(1, 2).contiguous()
+    target = _time_major(magnitude.to(dtype))
     kernels = _StftKernels(spec, frames, target.device, dtype)
-    phase = None
-    if init == "random":
+    if phase is not None:
+        phase = _time_major(phase.to(device=target.device, dtype=dtype))
+    elif init == "random":
         # One phase per item, shared by its channels: identical channels stay identical
         # and the stereo image stays coherent instead of being decorrelated by the init.
-        shared = (magnitude.shape[0], 1) if magnitude.dim() == 4 else (target.shape[0],)
+        shape = (lead[0], 1, frames, bins) if len(lead) == 2 else (target.shape[0], frames, bins)
         gen = torch.Generator().manual_seed(seed)
-        phase = torch.rand(*shared, frames, target.shape[-1], generator=gen, dtype=dtype) * (2 * math.pi)
-        phase = phase.expand(*lead, -1, -1).reshape(target.shape).to(target.device)
+        drawn = torch.rand(shape, generator=gen, dtype=dtype) * (2 * math.pi)
+        phase = drawn.expand(*lead, frames, bins) if len(lead) == 2 else drawn
+        phase = phase.reshape(target.shape).to(target.device)
     chunk = _CPU_CHUNK_SIGNALS if target.device.type == "cpu" else max(1, target.shape[0])
     pieces = []
     for start in range(0, target.shape[0], chunk):

@@ -1,0 +1,5 @@
+"""``python -m ssgan_cli`` runs the ``ssgan`` command."""
+
+from ssgan_cli.main import app
+
+app()
