@@ -11,7 +11,7 @@ warm-up, on the paper critic's attention input (16 channels at 32x32, N = 1024):
 ``naive`` and ``sorted`` compute the same function (the paper rule); ``linear`` is the
 kernel-attention variant, shown for scale. CPU timings on a shared machine are noisy.
 
-    python benchmarks/bench_attention.py [--batch 16] [--repeats 5] [--threads 2]
+    python benchmarks/bench_attention.py [--batch 16] [--repeats 5] [--threads 2] [--device cpu]
 """
 
 from __future__ import annotations
@@ -33,14 +33,23 @@ from ssgan_plugins.paper.losses import GradientPenalty, Wasserstein
 VARIANTS = {"naive": ("paper", "naive"), "sorted": ("paper", "sorted"), "linear": ("linear", "auto")}
 
 
-def median_time(step: Callable[[], object], repeats: int) -> float:
+def median_time(step: Callable[[], object], repeats: int, device: torch.device) -> float:
     step()
     times = []
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         step()
+        sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def layer_step(layer: SelfAttention2d, x: torch.Tensor, weights: torch.Tensor) -> Callable[[], None]:
@@ -72,15 +81,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(args.batch, 16, 32, 32, generator=gen)
-    weights = torch.randn(args.batch, 16, 32, 32, generator=gen)
-    real = torch.rand(args.batch, 2, 256, 256, generator=gen) * 2 - 1
-    fake = torch.rand(args.batch, 2, 256, 256, generator=gen) * 2 - 1
+    x = torch.randn(args.batch, 16, 32, 32, generator=gen).to(device)
+    weights = torch.randn(args.batch, 16, 32, 32, generator=gen).to(device)
+    real = (torch.rand(args.batch, 2, 256, 256, generator=gen) * 2 - 1).to(device)
+    fake = (torch.rand(args.batch, 2, 256, 256, generator=gen) * 2 - 1).to(device)
 
     title = f"attention under gradient penalty, batch {args.batch}, {torch.get_num_threads()} threads"
     table = Table(title=title)
@@ -89,14 +100,14 @@ def main() -> None:
     rows = {}
     for name, (kind, impl) in VARIANTS.items():
         torch.manual_seed(0)
-        layer = SelfAttention2d(16, kind=kind, impl=impl)
+        layer = SelfAttention2d(16, kind=kind, impl=impl).to(device)
         with torch.no_grad():
             layer.gamma.fill_(1.0)  # a trained layer: attention actually contributes
-        critic = PaperCritic(PaperCriticOptions(attention=kind, attention_impl=impl))
+        critic = PaperCritic(PaperCriticOptions(attention=kind, attention_impl=impl)).to(device)
         with torch.no_grad():
             critic.attention.gamma.fill_(1.0)
-        layer_s = median_time(layer_step(layer, x, weights), args.repeats)
-        critic_s = median_time(critic_step(critic, real, fake), args.repeats)
+        layer_s = median_time(layer_step(layer, x, weights), args.repeats, device)
+        critic_s = median_time(critic_step(critic, real, fake), args.repeats, device)
         rows[name] = (layer_s, critic_s)
     base_layer, base_critic = rows["naive"]
     for name, (layer_s, critic_s) in rows.items():

@@ -237,6 +237,13 @@ def evaluate(
         if roundtrip and ref.audio.shape[-1] == spec.num_samples and ref.sample_rate == spec.sample_rate:
             transform = build_part("transform", cfg.transform, spec).to(dev).eval()
             inverter = build_part("inverter", cfg.inverter, spec).to(dev).eval()
+        elif roundtrip:
+            err_console.print(
+                f"[yellow]round trip skipped:[/] reference clips ({ref.audio.shape[-1]} samples at "
+                f"{ref.sample_rate} Hz) do not match the config "
+                f"({spec.num_samples} at {spec.sample_rate} Hz)",
+                highlight=False,
+            )
         metrics = evaluate_sets(
             gen.audio,
             ref.audio,

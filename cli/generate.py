@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from ssgan_cli.common import console, handle_errors
 
+from ssgan_cli.common import console, handle_errors
 from ssgan_core.errors import InputError
 from ssgan_core.generation import generate as generate_clips
 from ssgan_core.generation import load_generation_model, write_wavs
@@ -14,7 +14,7 @@ from ssgan_core.generation import load_generation_model, write_wavs
 
 @handle_errors
 def generate(
-    source: Path = typer.Argument(..., help="Run directory (uses best.ckpt, else last.ckpt) or a .ckpt file."),
+    source: Path = typer.Argument(..., help="Run directory (best.ckpt, else last.ckpt) or a .ckpt file."),
     count: int = typer.Option(16, "-n", "--count", help="Number of clips."),
     out: Path = typer.Option(Path("generated"), "-o", "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", help="Latent seed; the same seed gives the same clips."),
@@ -39,7 +39,8 @@ def generate(
         result = generate_clips(model, count, seed=seed, batch_size=batch_size)
     cfg = model.config
     paths = write_wavs(result.audio, out, cfg.audio.sample_rate, cfg.output.wav_subtype, prefix=f"seed{seed}")
-    console.print(f"wrote {len(paths)} WAVs to {out}/ ({paths[0].name} ... {paths[-1].name})", highlight=False)
+    names = f"{paths[0].name} ... {paths[-1].name}"
+    console.print(f"wrote {len(paths)} WAVs to {out}/ ({names})", highlight=False)
     if png:
         from ssgan_core.png import save_spectrogram_png
 

@@ -10,8 +10,16 @@ from typing import Any
 
 import typer
 from rich.progress import Progress, TaskID
-from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, err_console, handle_errors, load_config
 
+from ssgan_cli.common import (
+    ConfigOption,
+    PresetOption,
+    SetOption,
+    console,
+    err_console,
+    handle_errors,
+    load_config,
+)
 from ssgan_core.errors import InputError
 from ssgan_core.training import PREVIEW_DIR, Reporter, Trainer, TrainResult
 
@@ -76,7 +84,8 @@ def _overrides(data: Path | None, device: str | None, name: str | None, run_dir:
     if device is not None:
         out.append(f"training.device={json.dumps(device)}")
     if run_dir is not None:
-        out += [f"output.runs_dir={json.dumps(str(run_dir.parent))}", f"output.run_name={json.dumps(run_dir.name)}"]
+        out.append(f"output.runs_dir={json.dumps(str(run_dir.parent))}")
+        out.append(f"output.run_name={json.dumps(run_dir.name)}")
     elif name is not None:
         out.append(f"output.run_name={json.dumps(name)}")
     return out
@@ -133,12 +142,14 @@ def train(
         else:
             cfg = load_config(preset, config, [*_overrides(data, device, name, run_dir), *(set_ or [])])
             trainer = Trainer.start(cfg, reporter=reporter)
-            progress.console.print(f"run directory: {trainer.run_dir}  (device: {trainer.device})", highlight=False)
+            where = f"run directory: {trainer.run_dir}  (device: {trainer.device})"
+            progress.console.print(where, highlight=False)
         result = trainer.fit()
     if result.status == "interrupted":
+        run = result.run_dir
         err_console.print(
-            f"[yellow]interrupted[/]: saved {result.run_dir}/checkpoints/last.ckpt at epoch {result.epochs + 1}, "
-            f"step {result.step}. Continue with: [bold]ssgan train --resume {shlex.quote(str(result.run_dir))}[/]",
+            f"[yellow]interrupted[/]: saved {run}/checkpoints/last.ckpt at epoch {result.epochs + 1}, "
+            f"step {result.step}. Continue with: [bold]ssgan train --resume {shlex.quote(str(run))}[/]",
             highlight=False,
             soft_wrap=True,
         )

@@ -12,6 +12,7 @@ example stereo width of mono kicks) cannot blow up.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -27,6 +28,11 @@ MEL_FMIN = 20.0
 MEL_FMAX = 20_000.0
 POWER_FLOOR = 1e-10
 """Power floor (-100 dB re. a full-scale sine's STFT power) so silence is finite."""
+MEL_RANGE_DB = 80.0
+"""Log-mel cells more than this far below the clip's loudest cell are raised to that level.
+
+Like the paper representation's ``top_db``: content the images cannot carry (and an
+inverter's faint artefacts there) should not dominate the comparison."""
 ROLLOFF_SHARE = 0.85
 LOW_BAND = (20.0, 200.0)
 """Band (Hz) searched for the fundamental of the low end."""
@@ -182,6 +188,7 @@ def _spectral_features(x: Tensor, sample_rate: int, bank: Tensor) -> list[Tensor
     freqs = torch.arange(power.shape[-1], dtype=power.dtype, device=x.device) * sample_rate / n_fft
 
     mel_db = 10 * torch.log10(power @ bank + POWER_FLOOR)  # (B, T, mels)
+    mel_db = mel_db.maximum(mel_db.amax(dim=(1, 2), keepdim=True) - MEL_RANGE_DB)
     mel_mean, mel_std = mel_db.mean(dim=1), mel_db.std(dim=1, correction=0)
 
     frame_power = power.sum(dim=-1)  # (B, T)
@@ -299,11 +306,16 @@ def _pitch_features(spectrum: Tensor, n: int, sample_rate: int) -> Tensor:
 # --------------------------------------------------------------------------- public
 
 
+@functools.lru_cache(maxsize=8)
+def _filterbank_tensor(sample_rate: int) -> Tensor:
+    return torch.as_tensor(mel_filterbank(sample_rate, stft_sizes(sample_rate)[0]), dtype=torch.float32)
+
+
 def extract_batch(audio: np.ndarray | Tensor, sample_rate: int) -> Tensor:
     """Features of one batch ``(B, 2, samples)``: float64 ``(B, D)``, columns as :func:`feature_names`."""
     x = _as_batch(audio)
-    bank = torch.as_tensor(mel_filterbank(sample_rate, stft_sizes(sample_rate)[0]), dtype=x.dtype)
-    mel_mean, mel_std, shape, stereo = _spectral_features(x, sample_rate, bank.to(x.device))
+    bank = _filterbank_tensor(sample_rate).to(x.device)
+    mel_mean, mel_std, shape, stereo = _spectral_features(x, sample_rate, bank)
     spectrum = torch.fft.rfft(x, dim=-1)
     envelope = _envelope_features(x, spectrum, sample_rate)
     pitch = _pitch_features(spectrum, x.shape[-1], sample_rate)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -68,7 +68,13 @@ def render_audio(
 
 
 def write_wavs(
-    audio: Tensor, folder: Path, sample_rate: int, subtype: str, *, prefix: str = "sample", start: int = 0
+    audio: Tensor,
+    folder: Path,
+    sample_rate: int,
+    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_24",
+    *,
+    prefix: str = "sample",
+    start: int = 0,
 ) -> list[Path]:
     """One WAV per clip of ``audio (N, 2, samples)``: ``<prefix>_<index:03d>.wav``."""
     from ssgan_core.audio import write_audio

@@ -625,4 +625,8 @@ class Trainer:
             self.reporter.message("stopping after this step (Ctrl-C again to abort without saving)")
 
         signal.signal(signal.SIGINT, handler)
-        return lambda: signal.signal(signal.SIGINT, previous)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, previous)
+
+        return restore

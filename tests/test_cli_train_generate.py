@@ -41,6 +41,9 @@ def test_train_then_generate(tmp_path):
     assert (run / "previews" / "epoch_001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "previews" / "epoch_001_000.wav").exists()
 
+    result = runner.invoke(app, ["train", "--resume", str(run)])  # already finished: just the summary
+    assert result.exit_code == 0 and "resuming" in result.output and "after 1 epochs" in result.output
+
     out = tmp_path / "out"
     result = runner.invoke(
         app, ["generate", str(run), "-n", "3", "-o", str(out), "--seed", "7", "--png", "--iterations", "2"]

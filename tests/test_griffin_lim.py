@@ -52,7 +52,7 @@ def librosa_gl(
         pad_mode="reflect",
         momentum=momentum,
         init="random" if seed is not None else None,
-        random_state=seed,
+        random_state=None if seed is None else np.random.default_rng(seed),
     )
     return torch.from_numpy(np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, spec.length - out.shape[-1])]))
 

@@ -39,6 +39,7 @@ class TinyTransform(Transform):
         self.audio = audio
         self.n_fft = 2 * (SIZE - 1)
         self.hop = audio.num_samples // SIZE
+        self.window: Tensor
         self.register_buffer("window", torch.hann_window(self.n_fft))
 
     @property

@@ -32,7 +32,7 @@ How the ``paper`` rule is computed (``impl``):
     differentiable step is a gather, cumsum or product, so first and second
     derivatives match the naive rule (they can differ only for keys exactly on a
     half-plane boundary, a set of measure zero). Prefix sums run in float64 so their
-    differences do not lose precision.
+    differences do not lose precision (float32 on Apple's mps, which has no float64).
 ``auto``
     ``sorted`` when it applies, else ``naive``.
 """
@@ -69,10 +69,12 @@ def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         q, k = F.pad(q, (0, 0, 0, 1)), F.pad(k, (0, 0, 0, 1))
     channels = v.shape[1]
 
-    with torch.no_grad():
-        key_angle = torch.atan2(k[:, 1], k[:, 0])  # (B, N) in [-pi, pi]
+    with torch.no_grad():  # which keys each query sees: piecewise constant, no gradient
+        precise = torch.promote_types(k.dtype, torch.float32)  # half precision angles misplace keys
+        angle_k, angle_q = k.to(precise), q.to(precise)
+        key_angle = torch.atan2(angle_k[:, 1], angle_k[:, 0])  # (B, N) in [-pi, pi]
         key_angle, order = torch.sort(key_angle, dim=1)
-        query_angle = torch.atan2(q[:, 1], q[:, 0])
+        query_angle = torch.atan2(angle_q[:, 1], angle_q[:, 0])
         low = query_angle - math.pi / 2
         low = torch.where(low < -math.pi, low + 2 * math.pi, low)  # [-pi, pi)
         high = low + math.pi  # [0, 2 pi)
@@ -86,14 +88,16 @@ def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     k_sorted = k.gather(2, order.unsqueeze(1).expand(-1, 2, -1))
     v_sorted = v.gather(2, order.unsqueeze(1).expand(-1, channels, -1))
     # Per key: v k^T (2C values) and k (2 values); prefix sums along the sorted keys.
-    terms = torch.cat([v_sorted * k_sorted[:, :1], v_sorted * k_sorted[:, 1:], k_sorted], dim=1).double()
+    accumulate = torch.float32 if k.device.type == "mps" else torch.float64  # mps has no float64
+    terms = torch.cat([v_sorted * k_sorted[:, :1], v_sorted * k_sorted[:, 1:], k_sorted], dim=1)
+    terms = terms.to(accumulate)
     prefix = F.pad(terms.cumsum(dim=2), (1, 0))  # (B, 2C + 2, N + 1), prefix[..., 0] = 0
     width = prefix.shape[1]
     at_stop = prefix.gather(2, stop.unsqueeze(1).expand(-1, width, -1))
     at_start = prefix.gather(2, start.unsqueeze(1).expand(-1, width, -1))
     sums = at_stop - at_start + wraps.unsqueeze(1) * prefix[:, :, -1:]  # (B, 2C + 2, N)
 
-    qd = q.double()
+    qd = q.to(accumulate)
     numerator = sums[:, :channels] * qd[:, :1] + sums[:, channels : 2 * channels] * qd[:, 1:]
     denominator = sums[:, 2 * channels] * qd[:, 0] + sums[:, 2 * channels + 1] * qd[:, 1]
     return (numerator / denominator.clamp_min(NORMALIZE_EPS).unsqueeze(1)).to(v.dtype)

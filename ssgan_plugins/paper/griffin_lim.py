@@ -10,10 +10,10 @@ and the output is ``ISTFT(P2(t_N))``: the *final* phase estimate. This is what
 ``librosa.griffinlim`` and ``torchaudio.functional.griffinlim`` compute (their
 ``rebuilt - momentum / (1 + momentum) * tprev`` has the phase of ``t_n``, and only the
 phase is used). Because the STFT is linear, ``t_n = STFT(x_n + momentum * (x_n -
-x_{n-1}))`` with ``x_n = ISTFT(P2(t_{n-1}))``: we apply the momentum to the waveform,
-which is about five times smaller than the complex spectrogram, and save one
-full-size complex update per iteration. The result is the same as applying it to
-the complex STFT estimate.
+x_{n-1}))`` with ``x_n = ISTFT(P2(t_{n-1}))``: we apply the momentum to the waveform
+(2 to 5 times fewer numbers than the complex spectrogram) and skip one full-size
+complex update per iteration. The result equals momentum on the complex STFT
+estimate; from the same start it matches ``librosa.griffinlim`` to float rounding.
 
 Noise gate (paper: "noise gating at each iteration"): every target bin quieter than
 ``gate_db`` below the loudest bin of its item (both channels together) is set to zero
@@ -21,10 +21,10 @@ magnitude. The gated target is what ``P2`` imposes, so every iteration's estimat
 the output have those bins silenced; the floor of a decoded image (``-1``, e.g.
 -40 dB in the paper's scaling) becomes true silence instead of random-phase hiss.
 
-Speed: all items and both channels run as one ``(B * 2, ...)`` batch; the STFT and
-overlap-add are written with ``unfold`` + ``rfft`` and ``irfft`` + strided adds in a
-time-major layout so no transposes happen inside the loop. Works on any device the
-magnitude lives on.
+Speed: items and channels run as one ``(B * 2, ...)`` batch of signals (on the CPU in
+cache-sized chunks of signals); the STFT and overlap-add are ``unfold`` + ``rfft`` and
+``irfft`` + strided multiply-adds in a time-major layout, so nothing is transposed
+inside the loop. Works on any device the magnitude lives on.
 """
 
 from __future__ import annotations
