@@ -166,7 +166,7 @@ def show(rows: list[dict[str, float | str]], threads: int) -> None:
             table.add_column(h, justify="left" if h == "setting" else "right")
         for row in cells:
             table.add_row(*row)
-        Console().print(table)
+        Console(width=170).print(table)
     except ImportError:
         print(title)
         widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]

@@ -12,13 +12,15 @@ every 5th. Each side runs in its own subprocess so peak RSS is its own.
               batch for the generator update, critic gradients computed there too.
 
 Run: ``python benchmarks/bench_train.py [--batches 25] [--json]``. Numbers depend on
-the machine and on what else runs on it.
+the machine and on what else runs on it. Workers run with ``OMP_WAIT_POLICY=PASSIVE``
+(as ``ssgan`` sets it) unless the variable is already set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -120,6 +122,7 @@ def _worker(side: str, batches: int) -> None:
                 "samples_per_s": batches * BATCH / seconds,
                 "peak_rss_mib": peak_kib / 1024,
                 "threads": torch.get_num_threads(),
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             }
         )
     )
@@ -135,12 +138,14 @@ def main() -> None:
         _worker(args.worker, args.batches)
         return
     results = {}
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # as the CLI
     for side in ("ours", "baseline"):
         out = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--batches", str(args.batches)],
             check=True,
             capture_output=True,
             text=True,
+            env=env,
         )
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
     ours, base = results["ours"], results["baseline"]
@@ -152,7 +157,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"training epoch, batch {BATCH}, generator every {N_CRITIC}th batch, {ours['threads']} threads")
+    print(
+        f"training epoch, batch {BATCH}, generator every {N_CRITIC}th batch, {ours['threads']} threads, "
+        f"OMP_WAIT_POLICY={ours['omp_wait_policy']}"
+    )
     for side in ("ours", "baseline"):
         r = results[side]
         print(f"  {side:<9} {r['samples_per_s']:7.2f} samples/s   peak RSS {r['peak_rss_mib']:7.0f} MiB")

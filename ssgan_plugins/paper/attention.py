@@ -31,8 +31,9 @@ How the ``paper`` rule is computed (``impl``):
     The interval bounds are piecewise constant (no gradient, like ``relu'``), every
     differentiable step is a gather, cumsum or product, so first and second
     derivatives match the naive rule (they can differ only for keys exactly on a
-    half-plane boundary, a set of measure zero). Prefix sums run in float64 so their
-    differences do not lose precision (float32 on Apple's mps, which has no float64).
+    half-plane boundary, a set of measure zero). The prefix sums are of mean-centred
+    terms, so their differences keep float32 precision (measured: closer to a float64
+    reference than the naive rule in float32).
 ``auto``
     ``sorted`` when it applies, else ``naive``.
 """
@@ -84,22 +85,25 @@ def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         # [start, N) plus [0, stop).
         start = torch.searchsorted(key_angle, low.contiguous(), right=True)
         stop = torch.searchsorted(key_angle, high.contiguous(), right=False)
+        count = (stop - start + wraps * k.shape[2]).unsqueeze(1).to(precise)  # keys per interval
 
     k_sorted = k.gather(2, order.unsqueeze(1).expand(-1, 2, -1))
     v_sorted = v.gather(2, order.unsqueeze(1).expand(-1, channels, -1))
-    # Per key: v k^T (2C values) and k (2 values); prefix sums along the sorted keys.
-    accumulate = torch.float32 if k.device.type == "mps" else torch.float64  # mps has no float64
+    # Per key: v k^T (2C values) and k (2 values), summed over each query's interval.
     terms = torch.cat([v_sorted * k_sorted[:, :1], v_sorted * k_sorted[:, 1:], k_sorted], dim=1)
-    terms = terms.to(accumulate)
-    prefix = F.pad(terms.cumsum(dim=2), (1, 0))  # (B, 2C + 2, N + 1), prefix[..., 0] = 0
+    terms = terms.to(precise)
+    # Prefix sums of the centred terms stay small, so differences of them keep their precision;
+    # the mean is added back once per key in the interval.
+    mean = terms.mean(dim=2, keepdim=True)
+    prefix = F.pad((terms - mean).cumsum(dim=2), (1, 0))  # (B, 2C + 2, N + 1), prefix[..., 0] = 0
     width = prefix.shape[1]
     at_stop = prefix.gather(2, stop.unsqueeze(1).expand(-1, width, -1))
     at_start = prefix.gather(2, start.unsqueeze(1).expand(-1, width, -1))
-    sums = at_stop - at_start + wraps.unsqueeze(1) * prefix[:, :, -1:]  # (B, 2C + 2, N)
+    sums = at_stop - at_start + wraps.unsqueeze(1) * prefix[:, :, -1:] + count * mean  # (B, 2C + 2, N)
 
-    qd = q.to(accumulate)
-    numerator = sums[:, :channels] * qd[:, :1] + sums[:, channels : 2 * channels] * qd[:, 1:]
-    denominator = sums[:, 2 * channels] * qd[:, 0] + sums[:, 2 * channels + 1] * qd[:, 1]
+    qp = q.to(precise)
+    numerator = sums[:, :channels] * qp[:, :1] + sums[:, channels : 2 * channels] * qp[:, 1:]
+    denominator = sums[:, 2 * channels] * qp[:, 0] + sums[:, 2 * channels + 1] * qp[:, 1]
     return (numerator / denominator.clamp_min(NORMALIZE_EPS).unsqueeze(1)).to(v.dtype)
 
 
