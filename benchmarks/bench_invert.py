@@ -130,15 +130,16 @@ def run_case(kind: str, batch: int, iterations: int, repeats: int) -> dict[str, 
 
 
 def show(rows: list[dict[str, float | str]], threads: int) -> None:
-    title = f"Griffin-Lim per item, momentum {MOMENTUM}, torch threads {threads}"
+    title = f"Griffin-Lim, ms per item (wall, cpu), momentum {MOMENTUM}, torch threads {threads}"
     headers = [
         "setting",
         "batch",
         "iters",
-        "ours ms",
-        "librosa ms",
-        "(1 call)",
+        "ours ms (cpu)",
+        "librosa ms (cpu)",
+        "librosa 1 call",
         "speedup",
+        "cpu ratio",
         "SC ours",
         "SC librosa",
     ]

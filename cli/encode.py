@@ -80,6 +80,9 @@ def encode(
     """Encode audio into the run's image representation, skipping files that cannot be read."""
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"no such file or folder: {', '.join(missing)}")
     cfg = load_config(preset, config, set_)
     spec = cfg.audio.spec()
     files = find_audio_files(paths)

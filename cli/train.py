@@ -103,7 +103,7 @@ def _summary(result: TrainResult, seconds: float) -> None:
     if result.best_epoch is not None:
         console.print(f"best epoch: {result.best_epoch} (early-stopping metric {result.best_metric:.4f})")
     else:
-        console.print("best epoch: none after warm-up; the last checkpoint is used")
+        console.print("best epoch: none yet (warm-up); the last checkpoint is used")
     if m:
         keys = [k for k in ("critic_loss", "generator_loss", "val_w", "fd") if m.get(k) is not None]
         console.print("final: " + ", ".join(f"{k} {m[k]:.4f}" for k in keys), highlight=False)

@@ -522,11 +522,11 @@ class Trainer:
         self.reporter.epoch_end(metrics)
 
     def _update_early_stopping(self, epoch: int, metrics: dict[str, Any]) -> bool:
-        """Track the best epoch after warm-up; stop after ``patience`` epochs without improvement."""
+        """Track the best epoch from epoch ``warmup`` on; stop after ``patience`` epochs with no gain."""
         rule = self.cfg.training.early_stopping
         value = metrics["val_abs_w"] if rule.metric == "abs_w" else metrics.get("fd")
         metrics["early_stopping_metric"] = value
-        if epoch <= rule.warmup or value is None:
+        if epoch < rule.warmup or value is None:  # as the original: epoch `warmup` is the first compared
             return False
         if self.best_metric is None or value < self.best_metric:
             self.best_metric, self.best_epoch, self.bad_epochs = float(value), epoch, 0

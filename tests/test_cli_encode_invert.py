@@ -79,7 +79,7 @@ def test_encode_nothing_readable_fails(tmp_path: Path) -> None:
 def test_encode_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "empty_dir").mkdir()
     result = run("encode", *(tmp_path / a for a in args), "-o", tmp_path / "o.npy")
-    assert result.exit_code != 0 and message in result.output
+    assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
 
 

@@ -188,3 +188,18 @@ def test_options() -> None:
 def test_float64_magnitudes_stay_float64(kick_case) -> None:
     magnitude, spec = kick_case
     assert griffin_lim(magnitude.double(), spec, 2).dtype == torch.float64
+
+
+def test_thread_count_does_not_change_the_result(kick_case) -> None:
+    magnitude, spec = kick_case
+    batch = magnitude.repeat(3, 1, 1, 1)  # 6 items: several chunks, run in parallel
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = griffin_lim(batch, spec, 3)
+        torch.set_num_threads(2)
+        parallel = griffin_lim(batch, spec, 3)
+        assert torch.get_num_threads() == 2  # restored after the parallel run
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(parallel, single, atol=1e-5, rtol=1e-4)

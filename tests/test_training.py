@@ -134,7 +134,7 @@ def test_ctrl_c_saves_where_it_stopped(tmp_path, host):
 
 
 def test_early_stopping_rule(tmp_path, host):
-    rule = ("training.early_stopping.warmup=2", "training.early_stopping.patience=2")
+    rule = ("training.early_stopping.warmup=3", "training.early_stopping.patience=2")
     cfg = tiny_config(tmp_path, host, *rule)
     trainer = Trainer(cfg, tmp_path / "run", host=host)
     history = [0.1, 0.1, 5, 6, 4, 4.5, 7]
