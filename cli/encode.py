@@ -77,7 +77,7 @@ def encode(
     set_: list[str] | None = SetOption,
     downmix: bool = typer.Option(False, "--downmix", help="Average files with more than 2 channels."),
 ) -> None:
-    """Encode audio into the run's image representation, skipping files that cannot be read."""
+    """Encode audio into (N, 2, 256, 256) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
     missing = [str(p) for p in paths if not p.exists()]
@@ -96,7 +96,7 @@ def encode(
     encoded: list[Path] = []
     skipped: list[tuple[Path, str]] = []
     try:
-        store: np.ndarray | None = None
+        store: np.memmap | None = None
         with progress() as bar:
             task = bar.add_task("encoding", total=len(files), status="")
             for start in range(0, len(files), CHUNK):
@@ -143,13 +143,12 @@ def encode(
     tmp.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, side)
     _report_skipped(skipped)
-    console.print(
-        f"encoded {len(encoded)} of {len(files)} files -> {output} {tuple(sidecar['shape'])}, sidecar {side}",
-        highlight=False,
-    )
+    shape = (len(encoded), *item_shape)
+    summary = f"encoded {len(encoded)} of {len(files)} files -> {output} {shape}, sidecar {side}"
+    console.print(summary, highlight=False)
 
 
-def _finish(store: np.ndarray, partial: Path, output: Path, count: int) -> None:
+def _finish(store: np.memmap, partial: Path, output: Path, count: int) -> None:
     """Move the memory-mapped array into place, cutting it to ``count`` rows if files were skipped."""
     if count == store.shape[0]:
         store.flush()

@@ -6,8 +6,8 @@ Each command lives in its own module and is added here.
 from __future__ import annotations
 
 import typer
-from ssgan_cli import config_cmd, encode, evaluate, generate, import_checkpoint, invert, plugins_cmd, train
 
+from ssgan_cli import config_cmd, encode, evaluate, generate, import_checkpoint, invert, plugins_cmd, train
 from ssgan_core import __version__
 
 app = typer.Typer(

@@ -292,7 +292,7 @@ def resolve_config(
         host = get_host()
     file_data = load_config_file(config_file) if config_file else {}
     preset = preset or file_data.get("preset")
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = RunConfig().model_dump(mode="json")
     if preset:
         if preset not in host.presets:
             raise ConfigError(str(UnknownPartError("preset", preset, list(host.presets))))

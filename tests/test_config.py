@@ -116,6 +116,12 @@ def test_defaults_alone_are_a_valid_run():
     assert isinstance(resolve_config(), RunConfig)
 
 
+def test_overrides_without_a_preset_apply_over_the_defaults():
+    cfg = resolve_config(overrides=["inverter.iterations=5"])
+    assert cfg.inverter.name == "griffin-lim"
+    assert cfg.inverter.options["iterations"] == 5
+
+
 def test_cli_config_show_and_errors():
     ok = runner.invoke(app, ["config", "show", "--preset", "paper-kicks", "--set", "seed=7", "--json"])
     assert ok.exit_code == 0, ok.output
