@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.syntax import Syntax
 from rich.table import Table
-from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, handle_errors, load_config
 
+from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, handle_errors, load_config
 from ssgan_core.config import dump_config
 from ssgan_core.plugins import get_host
 

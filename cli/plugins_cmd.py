@@ -7,8 +7,8 @@ import json
 
 import typer
 from rich.table import Table
-from ssgan_cli.common import console, fail, handle_errors
 
+from ssgan_cli.common import console, fail, handle_errors
 from ssgan_core.interfaces import PART_KINDS
 from ssgan_core.plugins import get_host
 

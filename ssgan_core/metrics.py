@@ -102,18 +102,18 @@ def kernel_distance(
     replacement (Binkowski et al. 2018). Kernel matrices are computed once; subset sums
     are indicator-matrix products, so there is no loop over subsets.
     """
-    x = torch.from_numpy(_check_features(x, "first", minimum=2))
-    y = torch.from_numpy(_check_features(y, "second", minimum=2))
-    m = min(subset_size, x.shape[0], y.shape[0])
+    xt = torch.from_numpy(_check_features(x, "first", minimum=2))
+    yt = torch.from_numpy(_check_features(y, "second", minimum=2))
+    m = min(subset_size, xt.shape[0], yt.shape[0])
     if m < 2:
         raise InputError("KID needs subsets of at least 2 clips")
-    d = x.shape[1]
-    k_xx = (x @ x.T / d + 1) ** 3
-    k_yy = (y @ y.T / d + 1) ** 3
-    k_xy = (x @ y.T / d + 1) ** 3
+    d = xt.shape[1]
+    k_xx = (xt @ xt.T / d + 1) ** 3
+    k_yy = (yt @ yt.T / d + 1) ** 3
+    k_xy = (xt @ yt.T / d + 1) ** 3
     rng = np.random.default_rng(seed)
-    pick_x = _subset_indicators(rng, subsets, x.shape[0], m)
-    pick_y = _subset_indicators(rng, subsets, y.shape[0], m)
+    pick_x = _subset_indicators(rng, subsets, xt.shape[0], m)
+    pick_y = _subset_indicators(rng, subsets, yt.shape[0], m)
 
     def within(pick: Tensor, kernel: Tensor) -> Tensor:
         total = ((pick @ kernel) * pick).sum(dim=1)

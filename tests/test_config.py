@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ssgan_cli.main import app
 from typer.testing import CliRunner
 
+from ssgan_cli.main import app
 from ssgan_core.config import (
     RunConfig,
     apply_overrides,

@@ -34,7 +34,8 @@ def test_one_step_updates_both_networks_and_stays_finite(tmp_path, host):
     trainer.prepare()
     before = _state(trainer)
     n_critic = trainer.cfg.training.n_critic
-    values = trainer.stepper.step(trainer.images[:4], step=n_critic - 1)  # a generator turn too
+    real = trainer.images_at(trainer.train_idx[:4])
+    values = trainer.stepper.step(real, step=n_critic - 1)  # a generator turn too
     after = _state(trainer)
     assert {"critic_loss", "generator_loss", "critic/tiny-gp", "generator/tiny-fm"} <= set(values)
     assert all(torch.isfinite(v).all() for v in values.values())
@@ -43,7 +44,7 @@ def test_one_step_updates_both_networks_and_stays_finite(tmp_path, host):
         changed = [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
         assert changed, f"no {prefix} weight changed"
     # A critic-only step leaves the generator's weights alone.
-    trainer.stepper.step(trainer.images[:4], step=0)
+    trainer.stepper.step(real, step=0)
     assert all(torch.equal(after[k], v) for k, v in _state(trainer).items() if k.startswith("G.net.1.weight"))
 
 

@@ -28,7 +28,7 @@ class SyntheticKicksOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: int = Field(
-        480,
+        1000,
         ge=2,
         le=200_000,
         description="Number of kicks (sized so paper-kicks trains in < 15 min on 2 CPUs).",
@@ -43,7 +43,7 @@ class SyntheticKicksOptions(BaseModel):
 class SyntheticTonesOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(480, ge=2, le=200_000, description="Number of tonal one-shots.")
+    count: int = Field(1000, ge=2, le=200_000, description="Number of tonal one-shots.")
     seed: int = Field(0, description="Seed of the note parameters (independent of the run seed).")
 
 
