@@ -5,15 +5,17 @@ losses and optimisers on batches of 16: a critic update every batch, a generator
 every 5th. Each side runs in its own subprocess so peak RSS is its own.
 
 ``ours``      ``ssgan_core.training.GanStepper`` with the registered parts: exact
-              O(N log N) attention, critic passes cached per step (LossContext), one
-              fake batch per step, critic frozen during the generator update.
+              O(N log N) attention, critic passes cached per update (LossContext, so
+              scores and features come from one pass), the critic step's fake made
+              without a graph, critic weights frozen during the generator update.
 ``baseline``  a plain eager loop as in the original implementation: N x N attention,
-              separate critic calls for scores and for each feature set, a fresh fake
-              batch for the generator update, critic gradients computed there too.
+              separate critic calls for scores and for each feature set, the critic
+              step's fake made with a graph, critic gradients computed in the
+              generator update too.
 
 Run: ``python benchmarks/bench_train.py [--batches 25] [--json]``. Numbers depend on
-the machine and on what else runs on it. Workers run with ``OMP_WAIT_POLICY=PASSIVE``
-(as ``ssgan`` sets it) unless the variable is already set.
+the machine and on what else runs on it. Workers run with ``GOMP_SPINCOUNT=30000`` (as
+``ssgan`` sets it) unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is already set.
 """
 
 from __future__ import annotations
@@ -83,10 +85,10 @@ def _baseline_step(generator, critic, g_opt, c_opt, real, step: int) -> None:
     convergence = torch.norm(fake.detach() - real) / torch.norm(real)
     (wasserstein + 5 * penalty + 0.15 * difference + 0.15 * convergence).backward()
     c_opt.step()
-    if (step + 1) % N_CRITIC:
+    if step % N_CRITIC:
         return
     g_opt.zero_grad()
-    fake = generator(torch.randn(real.shape[0], generator.latent_dim, 1, 1))
+    fake = generator(z)
     adversarial = -critic(fake).mean()
     real_features = critic.forward_features(real)[1]
     fake_features = critic.forward_features(fake)[1]
@@ -110,6 +112,12 @@ def _baseline(batches: int) -> float:
     return time.perf_counter() - start
 
 
+def _openmp_wait() -> str:
+    if "OMP_WAIT_POLICY" in os.environ:
+        return f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    return f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'default')}"
+
+
 def _worker(side: str, batches: int) -> None:
     seconds = (_ours if side == "ours" else _baseline)(batches)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -122,7 +130,7 @@ def _worker(side: str, batches: int) -> None:
                 "samples_per_s": batches * BATCH / seconds,
                 "peak_rss_mib": peak_kib / 1024,
                 "threads": torch.get_num_threads(),
-                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+                "openmp": _openmp_wait(),
             }
         )
     )
@@ -138,7 +146,9 @@ def main() -> None:
         _worker(args.worker, args.batches)
         return
     results = {}
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # as the CLI
+    env = dict(os.environ)
+    if "OMP_WAIT_POLICY" not in env:  # the OpenMP setting `ssgan` uses (see ssgan_cli/__init__.py)
+        env.setdefault("GOMP_SPINCOUNT", "30000")
     for side in ("ours", "baseline"):
         out = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--batches", str(args.batches)],
@@ -159,7 +169,7 @@ def main() -> None:
         return
     print(
         f"training epoch, batch {BATCH}, generator every {N_CRITIC}th batch, {ours['threads']} threads, "
-        f"OMP_WAIT_POLICY={ours['omp_wait_policy']}"
+        f"OpenMP wait: {ours['openmp']}"
     )
     for side in ("ours", "baseline"):
         r = results[side]

@@ -57,10 +57,12 @@ class TrainingDiverged(SsganError):
 class GanStepper:
     """One critic update per batch and, every ``n_critic``-th batch, one generator update.
 
-    The fake batch is generated once per batch; when a generator update follows, the
-    same fake (with its graph) feeds it, and the critic's weights are frozen so only
-    the generator's gradients are computed. Each update checks its total for NaN/inf
-    before stepping, so bad values never reach the weights.
+    As in the original implementation, the generator updates on batches ``0, n_critic,
+    2 n_critic, ...`` of each epoch (so it moves from the first batch on), re-running the
+    generator on the same latents after the critic update. The critic's forward passes
+    are cached per update (``LossContext``); during the generator update its weights are
+    frozen, so only the generator's gradients are computed. Each update checks its total
+    for NaN/inf before stepping, so bad values never reach the weights.
     """
 
     def __init__(
@@ -78,19 +80,19 @@ class GanStepper:
         self.generator_opt, self.critic_opt = generator_opt, critic_opt
         self.n_critic = n_critic
 
-    def step(self, real: Tensor, step: int) -> dict[str, Tensor]:
-        """Train on one real batch; return detached unweighted term values and totals."""
-        generator_turn = (step + 1) % self.n_critic == 0
+    def step(self, real: Tensor, batch: int) -> dict[str, Tensor]:
+        """Train on the epoch's ``batch``-th real batch; return detached unweighted term values."""
         z = self.generator.sample_latent(real.shape[0], device=real.device)
-        with torch.set_grad_enabled(generator_turn):
+        with torch.no_grad():
             fake = self.generator(z)
-        total, values = self._objective("critic", LossContext(real, fake.detach(), self.critic))
+        total, values = self._objective("critic", LossContext(real, fake, self.critic))
         self.critic_opt.zero_grad(set_to_none=True)
         total.backward()
         self.critic_opt.step()
-        if generator_turn:
+        if batch % self.n_critic == 0:
             self.critic.requires_grad_(False)
             try:
+                fake = self.generator(z)
                 total_g, values_g = self._objective("generator", LossContext(real, fake, self.critic))
                 self.generator_opt.zero_grad(set_to_none=True)
                 total_g.backward()
@@ -472,7 +474,7 @@ class Trainer:
         started = time.perf_counter()
         while self.batch < self.batches_per_epoch:
             idx = self.train_idx[self.order[self.batch * bs : (self.batch + 1) * bs].to(self.device)]
-            values = self.stepper.step(self.images_at(idx), self.step)
+            values = self.stepper.step(self.images_at(idx), self.batch)
             for key, value in values.items():
                 self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
                 self.counts[key] = self.counts.get(key, 0) + 1
