@@ -30,11 +30,10 @@ from ssgan_cli.common import (
 )
 from ssgan_core.config import RunConfig, deep_merge, dump_config, validate_config
 from ssgan_core.errors import AudioError, CheckpointError, ConfigError, InputError
-from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, SkippedItem
+from ssgan_core.image_arrays import load_image_array
+from ssgan_core.interfaces import SkippedItem
 from ssgan_core.metrics import METRIC_DESCRIPTIONS, evaluate_sets
 
-RANGE_TOLERANCE = 1e-3
-"""How far outside [-1, 1] an encoded .npy may stray (float rounding) before it is refused."""
 CHECKPOINT_SUFFIXES = {".ckpt", ".pt", ".pth"}
 
 
@@ -110,33 +109,16 @@ def load_encoded(
     """Decode and invert an ``.npy`` of images ``(N, 2, 256, 256)`` in ``[-1, 1]``."""
     from ssgan_core.generation import build_part, render_audio
 
-    try:
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{label}: {path} is not a readable .npy file: {exc}") from None
-    if images.ndim == 3:
-        images = images[None]
-    expected = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-    if images.ndim != 4 or images.shape[1:] != expected:
-        raise InputError(
-            f"{label}: {path} has shape {images.shape}; expected (N, {', '.join(map(str, expected))})"
-        )
-    if not np.issubdtype(images.dtype, np.floating):
-        raise InputError(f"{label}: {path} has dtype {images.dtype}; expected float32 images in [-1, 1]")
-    images = np.asarray(images[:limit] if limit else images, dtype=np.float32)
-    if not np.isfinite(images).all():
-        raise InputError(f"{label}: {path} contains NaN or infinite values")
-    if np.abs(images).max() > 1 + RANGE_TOLERANCE:
-        raise InputError(
-            f"{label}: {path} has values up to {np.abs(images).max():.3g}; images must lie in [-1, 1]"
-        )
+    images, _ = load_image_array(path)
+    if limit:
+        images = images[:limit]
     if len(images) < 2:
         raise InputError(f"{label}: {path} holds {len(images)} image; at least 2 are needed")
     own = _sidecar_config(path, cfg)
     spec = own.audio.spec()
     transform = build_part("transform", own.transform, spec).to(device).eval()
     inverter = build_part("inverter", own.inverter, spec).to(device).eval()
-    tensor = torch.from_numpy(np.clip(images, -1, 1))
+    tensor = torch.from_numpy(images)
     task = bar.add_task(f"inverting {label}", total=len(tensor), status="")
     parts = []
     for chunk in tensor.split(64):

@@ -30,49 +30,12 @@ from ssgan_cli.encode import load_sidecar, transform_from_sidecar
 from ssgan_core.audio import WRITE_FORMATS, write_audio
 from ssgan_core.config import format_validation_error
 from ssgan_core.errors import ConfigError, InputError
-from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE
+from ssgan_core.image_arrays import load_image_array
 from ssgan_core.plugins import registry
 from ssgan_core.png import save_spectrogram_png
 
-RANGE_TOLERANCE = 1e-3
-"""Values up to this far outside ``[-1, 1]`` are clipped (rounding); further is an error."""
 BATCH = 64
 """Items decoded and inverted per call."""
-
-
-def load_images(path: Path) -> tuple[np.ndarray, bool]:
-    """Read and check an image array; returns ``(N, 2, 256, 256)`` float32 and whether it was batched."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a .npy file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(data, np.ndarray):
-        raise InputError(f"{path}: holds several arrays (.npz); pass a single .npy array")
-    image, item = (IMAGE_SIZE, IMAGE_SIZE), (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-    if data.shape == image:
-        batch, batched = np.broadcast_to(data, (1, *item)), False
-    elif data.shape == item:
-        batch, batched = data[None], False
-    elif data.ndim == 4 and data.shape[1:] == item and data.shape[0] > 0:
-        batch, batched = data, True
-    else:
-        raise InputError(
-            f"{path}: array has shape {data.shape}; expected (2, 256, 256), (256, 256) or (N, 2, 256, 256)"
-        )
-    if not np.issubdtype(data.dtype, np.floating):
-        raise InputError(f"{path}: array has dtype {data.dtype}; expected float16, float32 or float64")
-    batch = batch.astype(np.float32)
-    bad = np.count_nonzero(~np.isfinite(batch))
-    if bad:
-        raise InputError(f"{path}: {bad} values are NaN or infinite")
-    low, high = float(batch.min()), float(batch.max())
-    if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-        raise InputError(f"{path}: values span [{low:.4g}, {high:.4g}]; images must lie in [-1, 1]")
-    return np.clip(batch, -1.0, 1.0), batched
 
 
 def _device(name: str) -> torch.device:
@@ -104,7 +67,7 @@ def invert(
     """Turn spectrogram images back into audio (decode, then Griffin-Lim by default)."""
     if output.suffix.lower() not in WRITE_FORMATS:
         raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}")
-    images, batched = load_images(spectrogram)
+    images, batched = load_image_array(spectrogram)
     cfg = load_config(preset, config, set_)
     inverter_options = dict(cfg.inverter.options)
     if iterations is not None:

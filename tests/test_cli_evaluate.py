@@ -95,7 +95,7 @@ def test_npy_of_encoded_spectrograms_with_and_without_sidecar(tmp_path, folders)
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (np.zeros((3, 2, 64, 64), np.float32), "expected (N, 2, 256, 256)"),
+        (np.zeros((3, 2, 64, 64), np.float32), "or (N, 2, 256, 256)"),
         (np.full((3, 2, 256, 256), np.nan, np.float32), "NaN"),
         (np.full((3, 2, 256, 256), 3.0, np.float32), "[-1, 1]"),
         (np.zeros((3, 2, 256, 256), np.int16), "dtype"),
