@@ -55,17 +55,7 @@ def magnitude(x: torch.Tensor, spec: StftSpec) -> torch.Tensor:
     """``|STFT|`` of ``(B, 2, n)`` audio, zero-padded or cut to ``spec.length`` first."""
     x = torch.nn.functional.pad(x, (0, spec.length - x.shape[-1])) if x.shape[-1] < spec.length else x
     x = x[..., : spec.length]
-    window = spec.window.to(x.device)
-    out = torch.stft(
-        x.reshape(-1, x.shape[-1]),
-        spec.n_fft,
-        spec.hop_length,
-        spec.win_length,
-        window,
-        center=spec.center,
-        return_complex=True,
-    )
-    return out.abs().reshape(*x.shape[:2], *out.shape[-2:])
+    return spec.magnitude(x)
 
 
 def convergence(true: torch.Tensor, estimate: torch.Tensor) -> float:

@@ -54,6 +54,23 @@ class StftSpec:
     length: int
     center: bool = True
 
+    def magnitude(self, audio: Tensor) -> Tensor:
+        """``|STFT|`` of ``(B, C, samples)`` audio with this spec: ``(B, C, bins, frames)``.
+
+        For measuring (round trips, spectral convergence); frames are not cut.
+        """
+        b, c, n = audio.shape
+        stft = torch.stft(
+            audio.reshape(b * c, n),
+            self.n_fft,
+            self.hop_length,
+            self.win_length,
+            self.window.to(audio.device, audio.dtype),
+            center=self.center,
+            return_complex=True,
+        )
+        return stft.abs().reshape(b, c, *stft.shape[-2:])
+
 
 class Transform(nn.Module, ABC):
     """Stereo audio <-> image in ``[-1, 1]``.

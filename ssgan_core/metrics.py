@@ -261,22 +261,6 @@ def precision_recall(
 # --------------------------------------------------------------------------- inversion
 
 
-def _magnitude(x: Tensor, transform: Transform) -> Tensor:
-    spec = transform.stft_spec
-    b, c, n = x.shape
-    window = spec.window.to(x.device, x.dtype)
-    stft = torch.stft(
-        x.reshape(b * c, n),
-        spec.n_fft,
-        spec.hop_length,
-        spec.win_length,
-        window,
-        center=spec.center,
-        return_complex=True,
-    )
-    return stft.abs().reshape(b, c, *stft.shape[-2:])
-
-
 def inversion_round_trip(
     audio: np.ndarray | Tensor,
     transform: Transform,
@@ -310,8 +294,9 @@ def inversion_round_trip(
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size].to(device)
             decoded = transform.decode(transform.encode(x))
-            y = inverter(decoded, transform.stft_spec)
-            true, back = _magnitude(x, transform), _magnitude(y, transform)
+            spec = transform.stft_spec
+            y = inverter(decoded, spec)
+            true, back = spec.magnitude(x), spec.magnitude(y)
             # A transform may keep fewer frames than the STFT gives (stft-db keeps 256 of 257).
             bins, frames = (min(t.shape[i] for t in (true, back, decoded)) for i in (2, 3))
             true, back, decoded = (t[:, :, :bins, :frames] for t in (true, back, decoded))
