@@ -151,17 +151,39 @@ def test_spectral_convergence_is_finite_for_silent_real():
     assert math.isfinite(SpectralConvergence().critic_loss(ctx).item())
 
 
-def test_feature_matching_compares_batch_means_per_layer():
+def test_feature_matching_compares_items_per_layer_by_default():
     critic = LinearCritic((1, 2))
-    real = torch.tensor([[[1.0, 5.0]], [[3.0, 1.0]]])  # batch mean [2, 3]
-    fake = torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]], requires_grad=True)  # batch mean [0, 1]
+    real = torch.tensor([[[1.0, 5.0]], [[3.0, 1.0]]])
+    fake = torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]], requires_grad=True)
     ctx = LossContext(real, fake, critic)
     value = FeatureMatching().generator_loss(ctx)
-    # double: mean |2*[2,3] - 2*[0,1]| = 4; total: |5 - 1| = 4
+    # double: 2 * mean(|1-0|, |5-1|, |3-0|, |1-1|) = 4; total: mean(|6-1|, |4-1|) = 4
     assert value.item() == pytest.approx(4.0)
     value.backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
     assert FeatureMatching().critic_loss(ctx) is None
+
+
+def test_feature_matching_batch_means_ignores_item_order():
+    critic = LinearCritic((1, 2))
+    real = torch.tensor([[[1.0, 5.0]], [[3.0, 1.0]]])  # batch mean [2, 3]
+    fake = torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]])  # batch mean [0, 1]
+    term = FeatureMatching(compare="batch-means")
+    # double: mean |2*[2,3] - 2*[0,1]| = 4; total: |5 - 1| = 4
+    assert term.generator_loss(LossContext(real, fake, critic)).item() == pytest.approx(4.0)
+    assert term.generator_loss(LossContext(real.flip(0), fake, critic)).item() == pytest.approx(4.0)
+    # comparing items does see the order: fake item 0 equals real item 0
+    fake = torch.tensor([[[1.0, 5.0]], [[0.0, 0.0]]])
+    items = FeatureMatching()
+    assert items.generator_loss(LossContext(real, fake, critic)).item() == pytest.approx(2.0)
+    assert items.generator_loss(LossContext(real.flip(0), fake, critic)).item() == pytest.approx(5.0)
+
+
+def test_feature_matching_pairs_the_first_items_of_unequal_batches():
+    critic = LinearCritic((1, 2))
+    real = torch.tensor([[[1.0, 5.0]], [[3.0, 1.0]], [[9.0, 9.0]]])
+    fake = torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]])
+    assert FeatureMatching().generator_loss(LossContext(real, fake, critic)).item() == pytest.approx(4.0)
 
 
 def test_feature_matching_uses_the_paper_critics_attention_and_block5():
@@ -177,9 +199,7 @@ def test_feature_matching_uses_the_paper_critics_attention_and_block5():
     real, fake = torch.rand(2, 2, 256, 256), torch.rand(2, 2, 256, 256)
     value = FeatureMatching().generator_loss(LossContext(real, fake, critic))
     (fake_att, real_att), (fake_b5, real_b5) = taken["attention"], taken["block5"]
-    expected = (
-        (real_att.mean(0) - fake_att.mean(0)).abs().mean() + (real_b5.mean(0) - fake_b5.mean(0)).abs().mean()
-    ) / 2
+    expected = ((real_att - fake_att).abs().mean() + (real_b5 - fake_b5).abs().mean()) / 2
     torch.testing.assert_close(value.detach(), expected)
 
 

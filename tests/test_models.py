@@ -121,6 +121,14 @@ def test_critic_feature_layers_are_configurable():
     }
 
 
+def test_critic_input_feature_is_the_image_itself():
+    critic = PaperCritic(PaperCriticOptions(feature_layers=("input", "block5")))
+    image = torch.rand(2, 2, 256, 256)
+    _, features = critic.forward_features(image)
+    assert list(features) == ["input", "block5"]
+    assert features["input"] is image
+
+
 def test_critic_batch_of_one_in_training_mode():
     critic = PaperCritic().train()
     scores, _ = critic.forward_features(torch.rand(1, 2, 256, 256))

@@ -28,7 +28,7 @@ class SyntheticKicksOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: int = Field(
-        1000,
+        3000,
         ge=2,
         le=200_000,
         description="Number of kicks (sized so paper-kicks trains in < 15 min on 2 CPUs).",

@@ -21,7 +21,8 @@ convolution blocks before the final convolution, those are
 ``attention``  the attention layer's output ``x + gamma * attention(x)``, ``(B, 16, 32, 32)``;
 ``block5``     the output of the fifth block (after its Dropout), ``(B, 64, 8, 8)``.
 
-Any of ``block1`` .. ``block6`` and ``attention`` may be named instead.
+Any of ``block1`` .. ``block6`` and ``attention`` may be named instead, and ``input``
+(the image itself), which turns feature matching into a pixel loss.
 
 Attention (``attention`` option, see :mod:`ssgan_plugins.paper.attention`): the
 paper presets use ``paper``, the original implementation's ``relu(k^T q)``
@@ -49,7 +50,7 @@ BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
 ATTENTION_AFTER = 3
 """Attention follows this block (16 channels at 32x32)."""
 
-FeatureName = Literal["block1", "block2", "block3", "attention", "block4", "block5", "block6"]
+FeatureName = Literal["input", "block1", "block2", "block3", "attention", "block4", "block5", "block6"]
 LAYER_ORDER: tuple[str, ...] = ("block1", "block2", "block3", "attention", "block4", "block5", "block6")
 
 
@@ -103,7 +104,7 @@ class PaperCritic(Critic):
                 f"critic expects images of shape (B, {CHANNELS}, {IMAGE_SIZE}, {IMAGE_SIZE}), "
                 f"got {tuple(image.shape)}"
             )
-        features: dict[str, Tensor] = {}
+        features: dict[str, Tensor] = {"input": image} if "input" in self.feature_layers else {}
         x = image
         for name in LAYER_ORDER:
             x = getattr(self, name)(x)

@@ -13,6 +13,8 @@ They are kept because the paper's critic loss includes them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field
 from torch import Tensor
@@ -113,21 +115,39 @@ class SpectralConvergence(LossTerm):
 
 class FeatureMatchingOptions(LossOptions):
     weight: float = Field(0.35, ge=0, description="Multiplier of feature matching (paper: 0.35).")
+    compare: Literal["items", "batch-means"] = Field(
+        "items",
+        description=(
+            "items: mean |f(real_i) - f(fake_i)| over the batch (the original implementation's "
+            "formula); batch-means: |mean f(real) - mean f(fake)| (Salimans et al. 2016)."
+        ),
+    )
 
 
 class FeatureMatching(LossTerm):
-    """Generator side: L1 distance between the batch-mean critic features of real and fake.
+    """Generator side: L1 distance between the critic's features of real and fake batches.
 
     For each layer the critic names in ``feature_layers`` (the paper critic: its
-    attention layer and second-to-last conv block), the mean over elements of
-    ``|mean_batch f(real) - mean_batch f(fake)|``; the term is the mean over layers.
-    Comparing batch means (feature matching as in Salimans et al., 2016) needs no
-    pairing between real and generated items, which have none. The real pass runs
-    without a graph: the generator's gradient does not depend on it.
+    attention layer and second-to-last conv block) a distance, averaged over layers:
+
+    ``items`` (default)
+        ``mean |f(real) - f(fake)|`` over every element, item ``i`` of the real batch
+        against item ``i`` of the fake batch: the original implementation's formula.
+        The pairs are random, so this pulls each fake towards the typical real
+        features rather than matching one partner; it is what keeps the generator's
+        level and stereo balance near the data (see ``docs/paper.md``).
+    ``batch-means``
+        ``mean |mean_batch f(real) - mean_batch f(fake)|``, feature matching as in
+        Salimans et al. (2016). Weaker here: the critic's BatchNorm gives both batch
+        means the same per-channel level, so it cannot see a level offset.
+
+    The real pass runs without a graph: the generator's gradient does not depend on it.
+    When the batches differ in size, the first ``min`` items of each are paired.
     """
 
-    def __init__(self, weight: float = 0.35) -> None:
+    def __init__(self, weight: float = 0.35, compare: str = "items") -> None:
         self.weight = weight
+        self.compare = compare
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         fake = ctx.fake_features
@@ -138,8 +158,14 @@ class FeatureMatching(LossTerm):
             )
         with torch.no_grad():
             real = ctx.real_features
-        distances = [(real[name].detach().mean(dim=0) - fake[name].mean(dim=0)).abs().mean() for name in fake]
+        distances = [self._distance(real[name].detach(), fake[name]) for name in fake]
         return torch.stack(distances).mean()
+
+    def _distance(self, real: Tensor, fake: Tensor) -> Tensor:
+        if self.compare == "batch-means":
+            return (real.mean(dim=0) - fake.mean(dim=0)).abs().mean()
+        n = min(real.shape[0], fake.shape[0])
+        return (real[:n] - fake[:n]).abs().mean()
 
 
 # --------------------------------------------------------------------------- registration
@@ -147,7 +173,7 @@ class FeatureMatching(LossTerm):
 
 def _factory(cls: type[LossTerm]):
     def build(options: LossOptions, audio: AudioSpec) -> LossTerm:
-        return cls(weight=options.weight)  # type: ignore[call-arg]
+        return cls(**options.model_dump())  # type: ignore[call-arg]
 
     build.__doc__ = cls.__doc__
     return build
@@ -182,7 +208,7 @@ LOSS_TERMS = (
         "feature-matching",
         _factory(FeatureMatching),
         FeatureMatchingOptions,
-        "Generator-side L1 between batch-mean critic features of real and fake (paper weight 0.35).",
+        "Generator-side L1 between critic features of real and fake at named layers (paper weight 0.35).",
     ),
 )
 """``(name, factory, options model, description)`` for each term, registered by the paper plugin."""
