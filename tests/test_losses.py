@@ -179,6 +179,11 @@ def test_feature_matching_batch_means_ignores_item_order():
     assert items.generator_loss(LossContext(real.flip(0), fake, critic)).item() == pytest.approx(5.0)
 
 
+def test_feature_matching_rejects_an_unknown_comparison():
+    with pytest.raises(ConfigError, match="batch-means"):
+        FeatureMatching(compare="batch_means")  # type: ignore[arg-type]
+
+
 def test_feature_matching_pairs_the_first_items_of_unequal_batches():
     critic = LinearCritic((1, 2))
     real = torch.tensor([[[1.0, 5.0]], [[3.0, 1.0]], [[9.0, 9.0]]])

@@ -113,9 +113,12 @@ class SpectralConvergence(LossTerm):
 # --------------------------------------------------------------------------- feature matching
 
 
+Comparison = Literal["items", "batch-means"]
+
+
 class FeatureMatchingOptions(LossOptions):
     weight: float = Field(0.35, ge=0, description="Multiplier of feature matching (paper: 0.35).")
-    compare: Literal["items", "batch-means"] = Field(
+    compare: Comparison = Field(
         "items",
         description=(
             "items: mean |f(real_i) - f(fake_i)| over the batch (the original implementation's "
@@ -145,7 +148,9 @@ class FeatureMatching(LossTerm):
     When the batches differ in size, the first ``min`` items of each are paired.
     """
 
-    def __init__(self, weight: float = 0.35, compare: str = "items") -> None:
+    def __init__(self, weight: float = 0.35, compare: Comparison = "items") -> None:
+        if compare not in ("items", "batch-means"):
+            raise ConfigError(f"feature matching: compare must be 'items' or 'batch-means', got {compare!r}")
         self.weight = weight
         self.compare = compare
 
