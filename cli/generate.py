@@ -45,5 +45,5 @@ def generate(
         from ssgan_core.png import save_spectrogram_png
 
         grid = out / f"seed{seed}_grid.png"
-        save_spectrogram_png(result.images, grid)
+        save_spectrogram_png(result.images, grid, span=model.transform.display_span)
         console.print(f"wrote {grid}", highlight=False)

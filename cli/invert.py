@@ -106,7 +106,9 @@ def invert(
                 path = paths[start + offset]
                 write_audio(path, clip, spec.sample_rate, cfg.output.wav_subtype)
                 if png:
-                    save_spectrogram_png(images[start + offset], path.with_suffix(".png"))
+                    save_spectrogram_png(
+                        images[start + offset], path.with_suffix(".png"), span=transform.display_span
+                    )
             bar.update(task, advance=len(audio))
     if clipped and cfg.output.wav_subtype != "FLOAT":
         err_console.print(

@@ -82,6 +82,11 @@ class Transform(nn.Module, ABC):
 
     audio: AudioSpec
 
+    display_span: float | None = None
+    """How far below an item's loudest pixel, in image units, a picture should reach
+    (e.g. 80 dB worth): pictures then show each item from its peak down, the way
+    spectrograms are usually drawn. ``None`` draws the whole ``[-1, 1]`` range."""
+
     @property
     @abstractmethod
     def stft_spec(self) -> StftSpec:

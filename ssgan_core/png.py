@@ -92,10 +92,13 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def spectrogram_grid(images: Any, *, columns: int | None = None) -> np.ndarray:
+def spectrogram_grid(images: Any, *, columns: int | None = None, span: float | None = None) -> np.ndarray:
     """Images ``(2, F, T)`` or ``(N, 2, F, T)`` in ``[-1, 1]`` -> uint8 RGB grid ``(H, W, 3)``.
 
-    ``columns`` defaults to a roughly square picture.
+    ``columns`` defaults to a roughly square picture. ``span`` (image units, e.g. a
+    transform's ``display_span``) draws each item from its loudest pixel, over both
+    channels so their balance shows, down to ``span`` below it, which is black;
+    ``None`` maps the fixed range ``[-1, 1]``.
     """
     if hasattr(images, "detach"):  # a torch tensor, without importing torch here
         images = images.detach().float().cpu().numpy()
@@ -111,7 +114,14 @@ def spectrogram_grid(images: Any, *, columns: int | None = None) -> np.ndarray:
     rows = math.ceil(n / columns)
 
     # Values in [0, 1] with low frequencies at the bottom; NaN marks gaps.
-    values = np.nan_to_num((data[:, :, ::-1, :] + 1.0) * 0.5, nan=0.0, posinf=1.0, neginf=0.0)
+    data = np.nan_to_num(data[:, :, ::-1, :], nan=-1.0, posinf=1.0, neginf=-1.0)
+    if span is None:
+        values = (data + 1.0) * 0.5
+    else:
+        if not span > 0:
+            raise InputError(f"span must be positive, got {span}")
+        floor = data.max(axis=(1, 2, 3), keepdims=True) - span
+        values = (data - floor) / span
     gap = np.full((n, freq, CHANNEL_GAP), np.nan, np.float32)
     items = np.concatenate([values[:, 0], gap, values[:, 1]], axis=2)  # (N, F, 2T + gap)
     cell_h, cell_w = freq + ITEM_GAP, items.shape[2] + ITEM_GAP
@@ -124,6 +134,8 @@ def spectrogram_grid(images: Any, *, columns: int | None = None) -> np.ndarray:
     return rgb
 
 
-def save_spectrogram_png(images: Any, path: str | Path, *, columns: int | None = None) -> Path:
+def save_spectrogram_png(
+    images: Any, path: str | Path, *, columns: int | None = None, span: float | None = None
+) -> Path:
     """Draw spectrogram images (see :func:`spectrogram_grid`) into a PNG file."""
-    return write_png(path, spectrogram_grid(images, columns=columns))
+    return write_png(path, spectrogram_grid(images, columns=columns, span=span))

@@ -580,7 +580,7 @@ class Trainer:
                 ]
             )
         self.generator.train()
-        save_spectrogram_png(images, folder / f"epoch_{epoch:03d}.png")
+        save_spectrogram_png(images, folder / f"epoch_{epoch:03d}.png", span=self.transform.display_span)
         out: dict[str, float] = {}
         need_audio = cfg.output.preview_wavs > 0 or self.val_audio is not None
         if not need_audio:

@@ -136,6 +136,10 @@ def frame_hop(num_samples: int, frames: int = IMAGE_SIZE) -> int:
     return max(1, num_samples // (frames - 1))
 
 
+DISPLAY_DB = 80.0
+"""Pictures show each item from its peak down to 80 dB below it."""
+
+
 class LogFreqTransform(Transform):
     """Stereo clip ``(B, 2, samples)`` <-> log-frequency dB image ``(B, 2, 256, 256)``.
 
@@ -162,6 +166,7 @@ class LogFreqTransform(Transform):
             )
         self.n_fft = options.n_fft
         self.num_samples = audio.num_samples
+        self.display_span = min(2.0, 2.0 * DISPLAY_DB / (options.db_max - options.db_min))
         self.hop = frame_hop(self.num_samples)
         if self.hop > self.n_fft // 2:
             raise ConfigError(

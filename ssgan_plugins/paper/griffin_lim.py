@@ -72,6 +72,13 @@ class GriffinLimOptions(BaseModel):
         "random", description="Initial phase: uniform random, or zero phase."
     )
     seed: int = Field(0, description="Seed of the random initial phase.")
+    channel_phase: Literal["linked", "independent"] = Field(
+        "linked",
+        description=(
+            "linked: the channels of an item share one phase and keep their own magnitudes "
+            "(coherent, mono-compatible stereo); independent: each channel finds its own phase."
+        ),
+    )
 
 
 def noise_gate(magnitude: Tensor, gate_db: float | None) -> Tensor:
@@ -168,10 +175,29 @@ def _impose_magnitude(magnitude: Tensor, estimate: Tensor) -> Tensor:
     return estimate
 
 
+def _impose_linked(magnitude: Tensor, estimate: Tensor, group: int) -> Tensor:
+    """``P2`` with one phase per group of ``group`` consecutive signals (the channels of an item).
+
+    The shared phase is that of the channels' summed estimates (each channel weighted by
+    its own level), and each channel keeps its own target magnitude.
+    """
+    shared = estimate.view(-1, group, *estimate.shape[1:]).sum(1, keepdim=True)
+    unit = _impose_magnitude(torch.ones_like(shared.real), shared)
+    return (unit * magnitude.view(-1, group, *magnitude.shape[1:])).view(estimate.shape)
+
+
 def _run_chunk(
-    kernels: _StftKernels, target: Tensor, phase: Tensor | None, iterations: int, momentum: float
+    kernels: _StftKernels,
+    target: Tensor,
+    phase: Tensor | None,
+    iterations: int,
+    momentum: float,
+    group: int = 1,
 ) -> Tensor:
-    """Fast Griffin-Lim on ``(N, frames, bins)`` targets; momentum on the waveform (see module doc)."""
+    """Fast Griffin-Lim on ``(N, frames, bins)`` targets; momentum on the waveform (see module doc).
+
+    ``group > 1`` links the phase of each run of ``group`` consecutive signals.
+    """
     if phase is None:
         estimate = torch.complex(target, torch.zeros_like(target))
     else:
@@ -181,7 +207,11 @@ def _run_chunk(
         signal = kernels.istft(estimate)
         accelerated = signal if previous is None else torch.lerp(previous, signal, 1.0 + momentum)
         previous = signal
-        estimate = _impose_magnitude(target, kernels.stft(accelerated))
+        spectrum = kernels.stft(accelerated)
+        if group > 1:
+            estimate = _impose_linked(target, spectrum, group)
+        else:
+            estimate = _impose_magnitude(target, spectrum)
     return kernels.istft(estimate)
 
 
@@ -211,6 +241,7 @@ def griffin_lim(
     init: Literal["random", "zeros"] = "random",
     seed: int = 0,
     phase: Tensor | None = None,
+    linked: bool = False,
 ) -> Tensor:
     """Fast Griffin-Lim: linear magnitude ``(..., bins, frames)`` -> waveform ``(..., spec.length)``.
 
@@ -220,6 +251,9 @@ def griffin_lim(
     depend on the device; for ``(B, C, F, T)`` input the channels of an item share it.
     ``phase`` (radians, shaped like ``magnitude``) replaces ``init``: start from a given
     phase, e.g. to compare with another implementation from the same start.
+    ``linked`` (for ``(B, C, F, T)`` input) keeps one phase per item for all its channels
+    through every iteration, not only at the start: two channels that differ only in
+    level stay exactly in phase, so the stereo image is a pan and sums to mono cleanly.
     """
     _check_magnitude(magnitude, spec)
     if phase is not None and phase.shape != magnitude.shape:
@@ -243,15 +277,18 @@ def griffin_lim(
         phase = drawn.expand(*lead, frames, bins) if len(lead) == 2 else drawn
         phase = phase.reshape(target.shape).to(target.device)
 
+    group = lead[1] if linked and len(lead) == 2 else 1
+
     def run(part: slice) -> Tensor:
         initial = None if phase is None else phase[part]
-        return _run_chunk(kernels, target[part], initial, iterations, momentum)
+        return _run_chunk(kernels, target[part], initial, iterations, momentum, group)
 
     signals = target.shape[0]
     if target.device.type != "cpu":
         return run(slice(0, signals)).reshape(*lead, spec.length)
     threads = torch.get_num_threads()
     chunk = max(1, min(_CPU_CHUNK_SIGNALS, math.ceil(signals / threads)))
+    chunk = math.ceil(chunk / group) * group  # a chunk holds whole items
     parts = [slice(start, start + chunk) for start in range(0, signals, chunk)]
     if threads == 1 or len(parts) == 1:
         return torch.cat([run(part) for part in parts]).reshape(*lead, spec.length)
@@ -335,7 +372,14 @@ class GriffinLim(Inverter):
             )
         o = self.options
         return griffin_lim(
-            magnitude, spec, o.iterations, o.momentum, gate_db=o.gate_db, init=o.init, seed=o.seed
+            magnitude,
+            spec,
+            o.iterations,
+            o.momentum,
+            gate_db=o.gate_db,
+            init=o.init,
+            seed=o.seed,
+            linked=o.channel_phase == "linked",
         )
 
 

@@ -105,6 +105,14 @@ class StftDbTransform(Transform):
         self.register_buffer("window", kaiser_window(options.n_fft, options.kaiser_beta))
 
     @property
+    def display_span(self) -> float | None:  # type: ignore[override]
+        """``top_db`` (80 dB if unset) in image units; ``paper`` images span [-1, 1] already."""
+        o = self.options
+        if o.scaling == "paper":
+            return None
+        return min(2.0, 2.0 * (o.top_db or 80.0) / (o.level_max_db - o.level_min_db))
+
+    @property
     def stft_spec(self) -> StftSpec:
         n_fft = self.options.n_fft
         return StftSpec(n_fft, self.hop_length, n_fft, self.window, self.audio.num_samples, center=True)
