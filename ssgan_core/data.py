@@ -25,7 +25,9 @@ from ssgan_core.config import RunConfig
 from ssgan_core.errors import AudioError, InputError
 from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+STORED_DTYPE = np.float16
+"""dtype of encoded images in memory and in the cache (see :class:`EncodedDataset`)."""
 ENCODE_BATCH = 32
 ProgressFn = Callable[[int, int | None], None]
 """``progress(done, total)``; ``total`` is ``None`` when the source cannot say."""
@@ -111,7 +113,11 @@ def build_folder_source(options: FolderOptions, audio: AudioSpec) -> FolderSourc
 
 @dataclass
 class EncodedDataset:
-    """Encoded images ``(N, 2, freq, time)`` on the CPU, their clip names, and what was skipped."""
+    """Encoded images ``(N, 2, freq, time)`` on the CPU, their clip names, and what was skipped.
+
+    Images are float16 (``STORED_DTYPE``): they lie in ``[-1, 1]``, where float16 keeps
+    about 0.03 dB of the default 100 dB range, and the cache and memory are half the size.
+    """
 
     images: torch.Tensor
     names: list[str]
@@ -153,7 +159,7 @@ def load_cached(cache_dir: Path, key: str) -> EncodedDataset | None:
         array = np.load(npy, allow_pickle=False)
     except (OSError, ValueError):
         return None
-    if meta.get("key") != key or array.shape[0] != len(meta.get("names", ())) or array.dtype != np.float32:
+    if meta.get("key") != key or array.shape[0] != len(meta.get("names", ())) or array.dtype != STORED_DTYPE:
         return None
     skipped = [SkippedItem(n, r) for n, r in meta.get("skipped", [])]
     return EncodedDataset(torch.from_numpy(array), list(meta["names"]), skipped, key, from_cache=True)
@@ -216,12 +222,16 @@ def encode_clips(
         waves = torch.from_numpy(np.stack([c.audio for c in batch])).to(device)
         with torch.no_grad():
             images = transform.encode(waves).float().cpu().numpy()
+        finite = np.isfinite(images).reshape(len(batch), -1).all(axis=1)
+        if not finite.all():
+            bad = ", ".join(c.name for c, ok in zip(batch, finite, strict=True) if not ok)
+            raise InputError(f"the transform produced non-finite values while encoding {bad}")
         if out is None:
             rows = max(total or 0, len(batch))
-            out = np.empty((rows, *images.shape[1:]), dtype=np.float32)
+            out = np.empty((rows, *images.shape[1:]), dtype=STORED_DTYPE)
         if done + len(batch) > out.shape[0]:  # the source yielded more than it hinted
             out = np.concatenate(
-                [out, np.empty((done + len(batch) - out.shape[0], *out.shape[1:]), np.float32)]
+                [out, np.empty((done + len(batch) - out.shape[0], *out.shape[1:]), STORED_DTYPE)]
             )
         out[done : done + len(batch)] = images
         names.extend(c.name for c in batch)
@@ -233,8 +243,6 @@ def encode_clips(
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         raise InputError(f"no usable audio in the dataset: {len(skipped)} input(s) skipped. {reasons}{more}")
-    if not np.isfinite(out[:done]).all():
-        raise InputError("the transform produced non-finite values while encoding the dataset")
     return EncodedDataset(torch.from_numpy(out[:done]), names, skipped)
 
 

@@ -145,6 +145,23 @@ def test_folder_errors(tmp_path):
         encode_clips(FolderSource(FolderOptions(path=bad), SPEC), TinyTransform(None, SPEC), SPEC)
 
 
+def test_non_finite_encoding_names_the_clip(tmp_path):
+    class NanTransform(TinyTransform):
+        def encode(self, audio: torch.Tensor) -> torch.Tensor:
+            images = super().encode(audio)
+            images[audio[:, 0, 0] > 0.5] = float("nan")
+            return images
+
+    root = tmp_path / "data"
+    root.mkdir()
+    _write(root / "fine.wav")
+    loud = np.zeros((SPEC.num_samples, 2), np.float32)
+    loud[0] = 0.9
+    sf.write(root / "odd.wav", loud, SPEC.sample_rate)
+    with pytest.raises(InputError, match=r"non-finite values while encoding odd\.wav$"):
+        encode_clips(FolderSource(FolderOptions(path=root), SPEC), NanTransform(None, SPEC), SPEC)
+
+
 def test_fingerprint_follows_file_content(tmp_path):
     root = _folder(tmp_path)
     before = FolderSource(FolderOptions(path=root), SPEC).fingerprint()
@@ -164,6 +181,8 @@ def test_encoding_is_cached_and_invalidated(tmp_path):
 
     first = encode(FolderSource(FolderOptions(path=root), SPEC))
     assert not first.from_cache and len(first) == 3 and first.images.shape[1:] == (2, 32, 32)
+    assert first.images.dtype == torch.float16  # half the disk and memory of float32
+    assert np.load(tmp_path / "cache" / f"{first.key}.npy").dtype == np.float16
     assert [s.name for s in first.skipped] == ["broken.wav"]
     second = encode(FolderSource(FolderOptions(path=root), SPEC))
     assert second.from_cache and torch.equal(first.images, second.images) and second.names == first.names
