@@ -196,7 +196,7 @@ def evaluate(
         raise InputError(
             "--preset/--config/--set do not apply when GENERATED is a run: its saved config is used"
         )
-    dev = resolve_device(device)
+    dev = resolve_device(device, what="--device")
     with progress(transient=True) as bar:
         if from_run:
             # The run's saved config decides rate, length, transform and inverter for both sides.

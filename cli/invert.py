@@ -29,6 +29,7 @@ from ssgan_cli.common import (
 from ssgan_cli.encode import load_sidecar, transform_from_sidecar
 from ssgan_core.audio import WRITE_FORMATS, write_audio
 from ssgan_core.config import format_validation_error
+from ssgan_core.device import resolve_device
 from ssgan_core.errors import ConfigError, InputError
 from ssgan_core.image_arrays import load_image_array
 from ssgan_core.plugins import registry
@@ -36,18 +37,6 @@ from ssgan_core.png import save_spectrogram_png
 
 BATCH = 64
 """Items decoded and inverted per call."""
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 @handle_errors
@@ -59,7 +48,7 @@ def invert(
     normalize: bool = typer.Option(
         False, "--normalize", help="Scale each clip to a -1 dBFS peak (useful with paper scaling)."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps."),
     preset: str | None = PresetOption,
     config: Path | None = ConfigOption,
     set_: list[str] | None = SetOption,
@@ -85,7 +74,7 @@ def invert(
         inverter = registry("inverter").create(cfg.inverter.name, inverter_options, spec)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, prefix="inverter")) from None
-    dev = _device(device)
+    dev = resolve_device(device, what="--device")
     transform.to(dev).eval()
     inverter.to(dev).eval()
 

@@ -7,8 +7,11 @@ import torch
 from ssgan_core.errors import ConfigError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` prefers cuda, then mps, then cpu; an unavailable device is a clear error."""
+def resolve_device(name: str = "auto", what: str = "training.device") -> torch.device:
+    """``auto`` prefers cuda, then mps, then cpu; an unavailable device is a clear error.
+
+    ``what`` names the setting in messages (``training.device``, ``--device``).
+    """
     name = (name or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -19,25 +22,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ConfigError(
-            f"training.device: unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps"
-        ) from None
+        raise ConfigError(f"{what}: unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(
-                f"training.device: {name!r} requested but CUDA is not available here; use cpu or auto"
-            )
+            raise ConfigError(f"{what}: {name!r} requested but CUDA is not available here; use cpu or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
-                f"training.device: {name!r} requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) exist"
+                f"{what}: {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
             )
     elif device.type == "mps" and not _mps_available():
-        raise ConfigError(
-            f"training.device: {name!r} requested but MPS is not available here; use cpu or auto"
-        )
+        raise ConfigError(f"{what}: {name!r} requested but MPS is not available here; use cpu or auto")
     elif device.type not in {"cpu", "cuda", "mps"}:
-        raise ConfigError(f"training.device: unsupported device type {device.type!r}; use cpu, cuda or mps")
+        raise ConfigError(f"{what}: unsupported device type {device.type!r}; use cpu, cuda or mps")
     return device
 
 

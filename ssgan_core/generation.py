@@ -139,7 +139,7 @@ def load_generation_model(
     payload = load_checkpoint(ckpt)
     overrides = {"inverter": inverter_options} if inverter_options else None
     cfg = config_from_payload(payload, ckpt, host, overrides)
-    dev = resolve_device(device)
+    dev = resolve_device(device, what="device")
     audio = cfg.audio.spec()
     generator = build_part("generator", cfg.generator, audio, host)
     try:

@@ -157,3 +157,10 @@ def test_invert_unreadable_inputs_exit_2(tmp_path: Path) -> None:
     np.save(tmp_path / "ok.npy", np.zeros((2, 256, 256), np.float32))
     result = run("invert", tmp_path / "ok.npy", "-o", tmp_path / "o.mp3")
     assert result.exit_code == 2 and ".wav" in result.output
+
+
+def test_invert_bad_device_names_the_option(tmp_path: Path) -> None:
+    np.save(tmp_path / "ok.npy", np.zeros((2, 256, 256), np.float32))
+    result = run("invert", tmp_path / "ok.npy", "-o", tmp_path / "o.wav", "--device", "tpu")
+    assert result.exit_code == 2 and "--device: unknown device 'tpu'" in result.output, result.output
+    assert not (tmp_path / "o.wav").exists()
