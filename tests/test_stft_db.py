@@ -71,6 +71,22 @@ def test_level_mode_round_trips_magnitudes_above_the_floor(audio: AudioSpec) -> 
     assert (db_true - db_back)[above].abs().max() < 1e-3
 
 
+def test_level_mode_stores_the_floor_as_silence() -> None:
+    clips = kicks(0.0, 0.5)
+    silence, level = make().encode(clips), make(level_floor="level").encode(clips)
+    magnitude_db = 20 * torch.log10(make().magnitude(clips).clamp_min(1e-5))
+    below = magnitude_db <= magnitude_db.amax(dim=(1, 2, 3), keepdim=True) - 80
+    assert below.float().mean() > 0.5  # a kick is mostly floor
+    assert torch.all(silence[below] == -1.0)
+    # level: the floor keeps its own level (peak - 80 dB on the -54..46 dB scale), one per item
+    floors = torch.stack([level[i][below[i]].unique() for i in range(len(clips))]).squeeze(1)
+    expected = (magnitude_db.amax(dim=(1, 2, 3)) - 80 + 54) / 100 * 2 - 1
+    torch.testing.assert_close(floors, expected)
+    assert torch.all(floors > -0.9)
+    # Above the floor the two are the same image.
+    torch.testing.assert_close(silence[~below], level[~below])
+
+
 def test_level_mode_keeps_stereo_balance_and_loudness() -> None:
     transform = make()
     clips = kicks(0.0, 0.5, -0.75)

@@ -19,7 +19,13 @@ Two scalings:
     One fixed dB range (``level_min_db..level_max_db``) for every example and both
     channels, applied the same way on encode and decode; ``top_db`` is measured from
     the example's peak over both channels. Loudness, decay and left/right balance
-    survive the round trip exactly (up to the range's clipping).
+    survive the round trip exactly (up to the range's clipping). Bins at or below the
+    ``top_db`` floor are stored as ``-1`` (``level_floor = "silence"``), as the paper's
+    per-example scaling stores its floor: silence is then the generator's saturated
+    ``tanh`` value. Stored at the floor's own level (``"level"``, -0.62 for a loud
+    kick), silence sits in ``tanh``'s linear range, and trained generators drew it as
+    a checkerboard floor (measured in ``docs/training.md``). Both decode to bins 80 dB
+    or more below the peak, which the inverter's noise gate silences.
 
 Why ``level`` is the default: the point of the paper is stereo, and ``paper`` scaling
 makes every channel span the full range, so a model trained on it cannot learn
@@ -72,6 +78,13 @@ class StftDbOptions(BaseModel):
     )
     level_min_db: float = Field(-54.0, description="level scaling: dB value stored as -1 (and below).")
     level_max_db: float = Field(46.0, description="level scaling: dB value stored as +1 (and above).")
+    level_floor: Literal["silence", "level"] = Field(
+        "silence",
+        description=(
+            "level scaling: bins at or below the top_db floor are stored as -1 (silence, like "
+            "paper scaling's floor), or at the floor's own level."
+        ),
+    )
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> StftDbOptions:
@@ -139,9 +152,12 @@ class StftDbTransform(Transform):
             low = db.amin(dim=(2, 3), keepdim=True)
             span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
             return (db - low) / span * 2.0 - 1.0
-        if o.top_db is not None:
-            db = torch.maximum(db, db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db)
         image = (db - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
+        if o.top_db is not None:
+            floor = db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
+            at_floor = (floor - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
+            below = db <= floor
+            image = torch.where(below, -1.0 if o.level_floor == "silence" else at_floor, image)
         return image.clamp(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
