@@ -83,6 +83,11 @@ class TrainingConfig(_Strict):
     critic_lr: float = Field(0.004, gt=0, description="RMSprop learning rate of the critic.")
     weight_decay: float = Field(0.05, ge=0, description="RMSprop weight decay, both optimisers.")
     lr_gamma: float = Field(0.9, gt=0, le=1, description="ExponentialLR decay per epoch.")
+    critic_batches: Literal["joint", "separate"] = Field(
+        "joint",
+        description="Critic scores a step's real and fake images as one batch (shared batch-norm "
+        "statistics) or in two calls (the original code).",
+    )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     device: str = Field("auto", description="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps.")
     preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per epoch.")

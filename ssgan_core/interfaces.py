@@ -146,11 +146,21 @@ class LossContext:
     real: Tensor
     fake: Tensor
     critic: Critic
+    joint: bool = False
+    """Score real and fake in one critic call (``training.critic_batches = "joint"``), so
+    batch statistics inside the critic are shared and cannot normalise away what sets
+    the fake batch apart."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def _critic_pass(self, which: str) -> tuple[Tensor, dict[str, Tensor]]:
         if which not in self._cache:
-            self._cache[which] = self.critic.forward_features(getattr(self, which))
+            if self.joint:
+                n = self.real.shape[0]
+                scores, feats = self.critic.forward_features(torch.cat([self.real, self.fake]))
+                self._cache["real"] = (scores[:n], {k: v[:n] for k, v in feats.items()})
+                self._cache["fake"] = (scores[n:], {k: v[n:] for k, v in feats.items()})
+            else:
+                self._cache[which] = self.critic.forward_features(getattr(self, which))
         return self._cache[which]  # type: ignore[no-any-return]
 
     @property

@@ -62,7 +62,8 @@ class GanStepper:
     generator on the same latents after the critic update. The critic's forward passes
     are cached per update (``LossContext``); during the generator update its weights are
     frozen, so only the generator's gradients are computed. Each update checks its total
-    for NaN/inf before stepping, so bad values never reach the weights.
+    for NaN/inf before stepping, so bad values never reach the weights. With ``joint`` the
+    critic scores real and fake in one call (``training.critic_batches``, docs/training.md).
     """
 
     def __init__(
@@ -74,8 +75,10 @@ class GanStepper:
         generator_opt: torch.optim.Optimizer,
         critic_opt: torch.optim.Optimizer,
         n_critic: int,
+        joint: bool = False,
     ) -> None:
         self.generator, self.critic = generator, critic
+        self.joint = joint
         self.terms, self.weights = terms, weights
         self.generator_opt, self.critic_opt = generator_opt, critic_opt
         self.n_critic = n_critic
@@ -85,7 +88,7 @@ class GanStepper:
         z = self.generator.sample_latent(real.shape[0], device=real.device)
         with torch.no_grad():
             fake = self.generator(z)
-        total, values = self._objective("critic", LossContext(real, fake, self.critic))
+        total, values = self._objective("critic", LossContext(real, fake, self.critic, self.joint))
         self.critic_opt.zero_grad(set_to_none=True)
         total.backward()
         self.critic_opt.step()
@@ -93,7 +96,9 @@ class GanStepper:
             self.critic.requires_grad_(False)
             try:
                 fake = self.generator(z)
-                total_g, values_g = self._objective("generator", LossContext(real, fake, self.critic))
+                total_g, values_g = self._objective(
+                    "generator", LossContext(real, fake, self.critic, self.joint)
+                )
                 self.generator_opt.zero_grad(set_to_none=True)
                 total_g.backward()
             finally:
@@ -228,7 +233,14 @@ class Trainer:
             "critic": torch.optim.lr_scheduler.ExponentialLR(self.critic_opt, gamma=t.lr_gamma),
         }
         self.stepper = GanStepper(
-            self.generator, self.critic, terms, weights, self.generator_opt, self.critic_opt, t.n_critic
+            self.generator,
+            self.critic,
+            terms,
+            weights,
+            self.generator_opt,
+            self.critic_opt,
+            t.n_critic,
+            joint=t.critic_batches == "joint",
         )
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.preview_latents = self.generator.sample_latent(

@@ -75,6 +75,39 @@ def test_wasserstein_both_sides():
     assert term.generator_loss(ctx).item() == pytest.approx(-0.5)
 
 
+class BatchNormCritic(Critic):
+    """Batch-normalises its input over the batch, then scores the mean; counts its calls."""
+
+    feature_layers = ("normed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(1, affine=False)
+        self.calls = 0
+
+    def forward_features(self, image):
+        self.calls += 1
+        normed = self.norm(image.flatten(1).mean(dim=1, keepdim=True))
+        return normed[:, 0], {"normed": normed}
+
+
+def test_joint_context_scores_real_and_fake_in_one_call_with_shared_statistics():
+    real, fake = torch.full((4, 2, 3, 3), 1.0), torch.full((4, 2, 3, 3), -1.0)
+    real[0] += 0.1  # some spread, so the separate calls do not divide by zero
+    fake[0] -= 0.1
+    critic = BatchNormCritic()
+    separate = LossContext(real, fake, critic)
+    # Normalised on its own, a constant offset of the whole fake batch vanishes.
+    assert separate.real_scores.mean().item() == pytest.approx(separate.fake_scores.mean().item(), abs=1e-5)
+    assert critic.calls == 2
+    critic.calls = 0
+    joint = LossContext(real, fake, critic, joint=True)
+    assert joint.real_scores.shape == joint.fake_scores.shape == (4,)
+    assert joint.real_scores.mean().item() > 0.9 and joint.fake_scores.mean().item() < -0.9
+    assert joint.fake_features["normed"].shape == (4, 1) and critic.calls == 1
+    assert Wasserstein().critic_loss(joint).item() < -1.8
+
+
 @pytest.mark.parametrize("shape", [(1, 2, 256, 256), (3, 1, 5, 7), (5, 3)])
 def test_gradient_penalty_is_zero_for_unit_norm_linear_critic(shape):
     critic = LinearCritic(shape[1:], norm=1.0)

@@ -8,6 +8,8 @@ import torch
 from ssgan_core import AudioSpec, Critic, Generator, InputError
 from ssgan_core.plugins import registry
 from ssgan_plugins.paper.attention import (
+    ATTENTION_EPS,
+    NORMALIZE_EPS,
     SelfAttention2d,
     kernel_linear_attention,
     relu_attention,
@@ -187,6 +189,32 @@ def test_sorted_attention_zero_queries_and_keys_match_normalize():
         k[:, :, 10:20] = 0
     torch.testing.assert_close(relu_attention_sorted(q, k, v), reference_relu_attention(q, k, v))
     assert relu_attention_sorted(q, k, v)[:, :, :5].abs().max() == 0
+
+
+@pytest.mark.parametrize("impl", ["naive", "sorted"])
+def test_attention_eps_bounds_the_gradient_of_an_almost_empty_query(impl):
+    # Query 0 = (1, 0) sees two keys almost orthogonal to it: scores 1e-7 and 2e-7.
+    q = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64, requires_grad=True)
+    k = torch.tensor([[[1e-7, 2e-7], [1.0, -1.0]]], dtype=torch.float64)
+    v = torch.tensor([[[1.0, -1.0]]], dtype=torch.float64)
+
+    def grad_norm(eps: float) -> float:
+        (grad,) = torch.autograd.grad(relu_attention(q, k, v, impl, eps)[0, 0, 0], q)
+        return grad.norm().item()
+
+    assert grad_norm(NORMALIZE_EPS) > 1e6  # (v1 - v2) / 3e-7: a spike in the critic's gradient
+    assert grad_norm(0.01) == pytest.approx(2 / 0.01)
+    # Queries with a normal amount of attention are untouched by the floor.
+    q2, k2, v2 = qkv(batch=1, dims=2, channels=4, tokens=50, seed=3)
+    torch.testing.assert_close(
+        relu_attention(q2, k2, v2, impl, ATTENTION_EPS), reference_relu_attention(q2, k2, v2)
+    )
+
+
+def test_critic_attention_eps_is_an_option():
+    assert PaperCritic().attention.eps == ATTENTION_EPS == PaperCriticOptions().attention_eps
+    assert ATTENTION_EPS == NORMALIZE_EPS  # the original's floor
+    assert PaperCritic(PaperCriticOptions(attention_eps=0.01)).attention.eps == 0.01
 
 
 def test_paper_layer_fast_equals_naive_at_paper_size_in_float32():

@@ -29,8 +29,11 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
     }
 
 
-def test_one_step_updates_both_networks_and_stays_finite(tmp_path, host):
-    trainer = Trainer(tiny_config(tmp_path, host), tmp_path / "run", host=host)
+@pytest.mark.parametrize("critic_batches", ["separate", "joint"])
+def test_one_step_updates_both_networks_and_stays_finite(tmp_path, host, critic_batches):
+    cfg = tiny_config(tmp_path, host, f"training.critic_batches={critic_batches}")
+    trainer = Trainer(cfg, tmp_path / "run", host=host)
+    assert trainer.stepper.joint == (critic_batches == "joint")
     trainer.prepare()
     before = _state(trainer)
     n_critic = trainer.cfg.training.n_critic

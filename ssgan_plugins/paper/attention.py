@@ -51,17 +51,23 @@ AttentionKind = Literal["paper", "linear"]
 AttentionImpl = Literal["auto", "sorted", "naive"]
 
 NORMALIZE_EPS = 1e-12
-"""The floor ``F.normalize`` puts under the L1 norm; both paper impls use it."""
+"""The floor ``F.normalize`` puts under the L1 norm by default: the original code's."""
+
+ATTENTION_EPS = NORMALIZE_EPS
+"""Default floor (``critic.attention_eps``): the original's. A query facing only keys
+nearly orthogonal to it has an L1 norm near zero, and its gradient is then huge;
+raising the floor removes those spikes, but at the paper's learning rates the critic
+then dominates (docs/paper.md)."""
 
 
-def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:
     """The paper rule, literally. ``q, k: (B, d, N)``, ``v: (B, C, N)`` -> ``(B, C, N)``."""
     scores = torch.relu(torch.bmm(k.transpose(1, 2), q))  # (B, N_keys, N_queries)
-    weights = F.normalize(scores, p=1, dim=1, eps=NORMALIZE_EPS)
+    weights = F.normalize(scores, p=1, dim=1, eps=eps)
     return torch.bmm(v, weights)
 
 
-def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:
     """The paper rule in ``O(N log N)`` for ``d <= 2`` (see the module docstring)."""
     dims = k.shape[1]
     if dims > 2:
@@ -104,14 +110,16 @@ def relu_attention_sorted(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     qp = q.to(precise)
     numerator = sums[:, :channels] * qp[:, :1] + sums[:, channels : 2 * channels] * qp[:, 1:]
     denominator = sums[:, 2 * channels] * qp[:, 0] + sums[:, 2 * channels + 1] * qp[:, 1]
-    return (numerator / denominator.clamp_min(NORMALIZE_EPS).unsqueeze(1)).to(v.dtype)
+    return (numerator / denominator.clamp_min(eps).unsqueeze(1)).to(v.dtype)
 
 
-def relu_attention(q: Tensor, k: Tensor, v: Tensor, impl: AttentionImpl = "auto") -> Tensor:
+def relu_attention(
+    q: Tensor, k: Tensor, v: Tensor, impl: AttentionImpl = "auto", eps: float = NORMALIZE_EPS
+) -> Tensor:
     """The paper rule with the chosen implementation; ``auto`` picks ``sorted`` when it applies."""
     if impl == "naive" or (impl == "auto" and k.shape[1] > 2):
-        return relu_attention_naive(q, k, v)
-    return relu_attention_sorted(q, k, v)
+        return relu_attention_naive(q, k, v, eps)
+    return relu_attention_sorted(q, k, v, eps)
 
 
 def kernel_linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -130,10 +138,16 @@ class SelfAttention2d(nn.Module):
     (341 at ``C = 16``).
     """
 
-    def __init__(self, channels: int, kind: AttentionKind = "paper", impl: AttentionImpl = "auto") -> None:
+    def __init__(
+        self,
+        channels: int,
+        kind: AttentionKind = "paper",
+        impl: AttentionImpl = "auto",
+        eps: float = ATTENTION_EPS,
+    ) -> None:
         super().__init__()
         reduced = max(channels // 8, 1)
-        self.kind, self.impl = kind, impl
+        self.kind, self.impl, self.eps = kind, impl, eps
         self.query = nn.Conv2d(channels, reduced, kernel_size=1)
         self.key = nn.Conv2d(channels, reduced, kernel_size=1)
         self.value = nn.Conv2d(channels, channels, kernel_size=1)
@@ -146,8 +160,8 @@ class SelfAttention2d(nn.Module):
         if self.kind == "linear":
             out = kernel_linear_attention(q, k, v)
         else:
-            out = relu_attention(q, k, v, self.impl)
+            out = relu_attention(q, k, v, self.impl, self.eps)
         return self.gamma * out.view_as(x) + x
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, impl={self.impl!r}"
+        return f"kind={self.kind!r}, impl={self.impl!r}, eps={self.eps}"

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Critic, InputError
-from ssgan_plugins.paper.attention import AttentionImpl, AttentionKind, SelfAttention2d
+from ssgan_plugins.paper.attention import ATTENTION_EPS, AttentionImpl, AttentionKind, SelfAttention2d
 from ssgan_plugins.paper.layers import Dropout
 
 BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
@@ -62,6 +62,11 @@ class PaperCriticOptions(BaseModel):
     )
     attention_impl: AttentionImpl = Field(
         "auto", description="How paper attention is computed: sorted (exact, O(N log N)), naive (N x N)."
+    )
+    attention_eps: float = Field(
+        ATTENTION_EPS,
+        gt=0,
+        description="Floor under each query's L1 norm in paper attention (original: 1e-12; docs/paper.md).",
     )
     feature_layers: tuple[FeatureName, ...] = Field(
         ("attention", "block5"),
@@ -94,7 +99,10 @@ class PaperCritic(Critic):
             self.add_module(f"block{index}", _block(in_channels, out_channels, options, norm=index > 1))
             in_channels = out_channels
         self.attention = SelfAttention2d(
-            BLOCK_CHANNELS[ATTENTION_AFTER - 1], kind=options.attention, impl=options.attention_impl
+            BLOCK_CHANNELS[ATTENTION_AFTER - 1],
+            kind=options.attention,
+            impl=options.attention_impl,
+            eps=options.attention_eps,
         )
         self.final = spectral_norm(nn.Conv2d(in_channels, 1, kernel_size=4, stride=1, padding=0))
 
