@@ -8,7 +8,6 @@ import torch
 from ssgan_core import AudioSpec, Critic, Generator, InputError
 from ssgan_core.plugins import registry
 from ssgan_plugins.paper.attention import (
-    ATTENTION_EPS,
     NORMALIZE_EPS,
     SelfAttention2d,
     kernel_linear_attention,
@@ -206,14 +205,11 @@ def test_attention_eps_bounds_the_gradient_of_an_almost_empty_query(impl):
     assert grad_norm(0.01) == pytest.approx(2 / 0.01)
     # Queries with a normal amount of attention are untouched by the floor.
     q2, k2, v2 = qkv(batch=1, dims=2, channels=4, tokens=50, seed=3)
-    torch.testing.assert_close(
-        relu_attention(q2, k2, v2, impl, ATTENTION_EPS), reference_relu_attention(q2, k2, v2)
-    )
+    torch.testing.assert_close(relu_attention(q2, k2, v2, impl, 0.01), reference_relu_attention(q2, k2, v2))
 
 
 def test_critic_attention_eps_is_an_option():
-    assert PaperCritic().attention.eps == ATTENTION_EPS == PaperCriticOptions().attention_eps
-    assert ATTENTION_EPS == NORMALIZE_EPS  # the original's floor
+    assert PaperCritic().attention.eps == PaperCriticOptions().attention_eps == NORMALIZE_EPS == 1e-12
     assert PaperCritic(PaperCriticOptions(attention_eps=0.01)).attention.eps == 0.01
 
 

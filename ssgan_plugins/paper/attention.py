@@ -51,13 +51,10 @@ AttentionKind = Literal["paper", "linear"]
 AttentionImpl = Literal["auto", "sorted", "naive"]
 
 NORMALIZE_EPS = 1e-12
-"""The floor ``F.normalize`` puts under the L1 norm by default: the original code's."""
-
-ATTENTION_EPS = NORMALIZE_EPS
-"""Default floor (``critic.attention_eps``): the original's. A query facing only keys
-nearly orthogonal to it has an L1 norm near zero, and its gradient is then huge;
-raising the floor removes those spikes, but at the paper's learning rates the critic
-then dominates (docs/paper.md)."""
+"""The floor under each query's L1 norm: ``F.normalize``'s default, as in the original, and
+the default of ``critic.attention_eps``. A query facing only keys nearly orthogonal to
+it divides by almost zero and its gradient spikes; a higher floor removes the spikes,
+but at the paper's learning rates the critic then runs away (docs/paper.md)."""
 
 
 def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:
@@ -143,7 +140,7 @@ class SelfAttention2d(nn.Module):
         channels: int,
         kind: AttentionKind = "paper",
         impl: AttentionImpl = "auto",
-        eps: float = ATTENTION_EPS,
+        eps: float = NORMALIZE_EPS,
     ) -> None:
         super().__init__()
         reduced = max(channels // 8, 1)

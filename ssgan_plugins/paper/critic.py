@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Critic, InputError
-from ssgan_plugins.paper.attention import ATTENTION_EPS, AttentionImpl, AttentionKind, SelfAttention2d
+from ssgan_plugins.paper.attention import NORMALIZE_EPS, AttentionImpl, AttentionKind, SelfAttention2d
 from ssgan_plugins.paper.layers import Dropout
 
 BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
@@ -64,7 +64,7 @@ class PaperCriticOptions(BaseModel):
         "auto", description="How paper attention is computed: sorted (exact, O(N log N)), naive (N x N)."
     )
     attention_eps: float = Field(
-        ATTENTION_EPS,
+        NORMALIZE_EPS,
         gt=0,
         description="Floor under each query's L1 norm in paper attention (original: 1e-12; docs/paper.md).",
     )
