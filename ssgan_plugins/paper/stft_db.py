@@ -152,12 +152,12 @@ class StftDbTransform(Transform):
             low = db.amin(dim=(2, 3), keepdim=True)
             span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
             return (db - low) / span * 2.0 - 1.0
+        floor = None if o.top_db is None else db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
+        if floor is not None and o.level_floor == "level":
+            db = torch.maximum(db, floor)
         image = (db - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
-        if o.top_db is not None:
-            floor = db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
-            at_floor = (floor - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
-            below = db <= floor
-            image = torch.where(below, -1.0 if o.level_floor == "silence" else at_floor, image)
+        if floor is not None and o.level_floor == "silence":
+            image = image.masked_fill(db <= floor, -1.0)
         return image.clamp(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
