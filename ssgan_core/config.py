@@ -79,8 +79,12 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="Paper: 16.")
     epochs: int = Field(14, ge=1, description="Upper bound on epochs.")
     n_critic: int = Field(5, ge=1, description="Critic steps per generator step (paper: 5).")
-    generator_lr: float = Field(0.003, gt=0, description="RMSprop learning rate of the generator.")
-    critic_lr: float = Field(0.004, gt=0, description="RMSprop learning rate of the critic.")
+    generator_lr: float = Field(
+        0.0015, gt=0, description="RMSprop learning rate of the generator (original code: 0.003)."
+    )
+    critic_lr: float = Field(
+        0.002, gt=0, description="RMSprop learning rate of the critic (original code: 0.004)."
+    )
     weight_decay: float = Field(0.05, ge=0, description="RMSprop weight decay, both optimisers.")
     lr_gamma: float = Field(0.9, gt=0, le=1, description="ExponentialLR decay per epoch.")
     critic_batches: Literal["joint", "separate"] = Field(
