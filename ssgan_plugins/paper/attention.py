@@ -54,7 +54,7 @@ NORMALIZE_EPS = 1e-12
 """The floor under each query's L1 norm: ``F.normalize``'s default, as in the original, and
 the default of ``critic.attention_eps``. A query facing only keys nearly orthogonal to
 it divides by almost zero and its gradient spikes; a higher floor removes the spikes,
-but at the paper's learning rates the critic then runs away (docs/paper.md)."""
+but at the original code's learning rates the critic then ran away (docs/training.md)."""
 
 
 def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:
