@@ -71,33 +71,84 @@ class EarlyStoppingConfig(_Strict):
     metric: Literal["abs_w", "fd"] = Field(
         "abs_w", description="Validation metric to minimise: |Wasserstein estimate| (paper) or FD."
     )
-    warmup: int = Field(4, ge=0, description="Epochs before early stopping may trigger.")
-    patience: int = Field(3, ge=1, description="Epochs without improvement before stopping.")
+    warmup: int = Field(4, ge=0, description="Periods (epochs) before early stopping may trigger.")
+    patience: int = Field(3, ge=1, description="Periods (epochs) without improvement before stopping.")
+
+
+class OptimizerConfig(_Strict):
+    """One network's optimiser: any of torch's RMSprop, Adam, AdamW."""
+
+    name: Literal["rmsprop", "adam", "adamw"] = Field("rmsprop", description="torch.optim class.")
+    lr: float = Field(0.0015, gt=0, description="Learning rate.")
+    betas: tuple[float, float] = Field(
+        (0.0, 0.9), description="Adam/AdamW betas (WGAN-GP paper: 0, 0.9); unused by RMSprop."
+    )
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay (AdamW: decoupled).")
+    eps: float = Field(1e-8, gt=0, description="Denominator floor.")
+
+
+class HealthConfig(_Strict):
+    """Thresholds of the run-health checks (docs/training.md, run health)."""
+
+    runaway_auc: float = Field(
+        0.995, gt=0.5, le=1, description="Critic ranks almost every real above every fake (AUC) ..."
+    )
+    runaway_periods: int = Field(3, ge=1, description="... while |val W| grew this many periods in a row.")
+    frozen_auc: float = Field(0.5, ge=0, lt=1, description="Critic ranks fakes above reals (AUC below).")
+    collapse_ratio: float = Field(
+        0.35, gt=0, lt=1, description="Preview diversity below this share of the data's: mode collapse."
+    )
+    channel_gap: float = Field(
+        0.1, gt=0, description="Image-space mean |L-R| of previews above this (and 5x the data's)."
+    )
 
 
 class TrainingConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="Paper: 16.")
-    epochs: int = Field(14, ge=1, description="Upper bound on epochs.")
+    schedule: Literal["epochs", "steps"] = Field(
+        "epochs",
+        description="What the run's length and period count in: epochs (paper; length grows with the "
+        "folder) or generator steps (the same length for any folder size).",
+    )
+    epochs: int = Field(14, ge=1, description="schedule = epochs: number of epochs; one period = one epoch.")
+    steps: int = Field(
+        2000, ge=1, description="schedule = steps: generator updates in all (steps x n_critic batches)."
+    )
+    eval_every: int = Field(
+        200,
+        ge=1,
+        description="schedule = steps: generator updates per period (validation, previews, "
+        "checkpoint, LR decay, early stopping).",
+    )
     n_critic: int = Field(5, ge=1, description="Critic steps per generator step (paper: 5).")
-    generator_lr: float = Field(
-        0.0015, gt=0, description="RMSprop learning rate of the generator (original code: 0.003)."
+    generator_optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(name="rmsprop", lr=0.0015, weight_decay=0.05),
+        description="Generator optimiser.",
     )
-    critic_lr: float = Field(
-        0.002, gt=0, description="RMSprop learning rate of the critic (original code: 0.004)."
+    critic_optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(name="rmsprop", lr=0.002, weight_decay=0.05),
+        description="Critic optimiser.",
     )
-    weight_decay: float = Field(0.05, ge=0, description="RMSprop weight decay, both optimisers.")
-    lr_gamma: float = Field(0.9, gt=0, le=1, description="ExponentialLR decay per epoch.")
+    lr_gamma: float = Field(0.9, gt=0, le=1, description="Learning rates decay by this per period.")
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Exponential moving average of the generator's weights (0: off). Previews, "
+        "validation and generation use the average.",
+    )
     critic_batches: Literal["joint", "separate"] = Field(
         "joint",
         description="Critic scores a step's real and fake images as one batch (shared batch-norm "
         "statistics) or in two calls (the original code).",
     )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     device: str = Field("auto", description="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps.")
-    preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per epoch.")
-    fd_every_epoch: bool = Field(True, description="Log FD of previews vs validation each epoch.")
+    preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per period.")
+    fd_every_epoch: bool = Field(True, description="Log FD of previews vs validation each period.")
     checkpoint_every_steps: int = Field(
-        25, ge=0, description="Also save last.ckpt every N steps inside an epoch (0: only at epoch ends)."
+        25, ge=0, description="Also save last.ckpt every N batches inside a period (0: only at period ends)."
     )
 
 

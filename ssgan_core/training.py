@@ -14,7 +14,9 @@ Validation and previews run under a forked RNG so they never shift the training 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import math
 import random
 import signal
 import threading
@@ -31,11 +33,12 @@ import torch
 from torch import Tensor
 
 from ssgan_core.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, new_payload, save_checkpoint
-from ssgan_core.config import RunConfig, dump_config, validate_config
+from ssgan_core.config import OptimizerConfig, RunConfig, dump_config, validate_config
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
 from ssgan_core.generation import build_losses, build_part, render_audio, write_wavs
+from ssgan_core.health import check_period, image_stats, ranking_auc
 from ssgan_core.interfaces import Critic, Generator, LossContext, LossTerm
 
 CONFIG_FILE = "config.json"
@@ -138,6 +141,36 @@ def _diverged_message(side: str, bad: list[str], values: dict[str, Tensor]) -> s
     return f"{which} became non-finite in the {side} update ({shown})"
 
 
+# --------------------------------------------------------------------------- optimisers, weight average
+
+
+def build_optimizer(cfg: OptimizerConfig, params: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """One network's optimiser from its config section."""
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
+    kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=cfg.eps)
+
+
+class WeightAverage:
+    """Exponential moving average of a network's weights, for sampling.
+
+    GAN generators oscillate around a good solution; the average is a smoother, usually
+    better sampler (Karras et al. 2018; Yazici et al. 2019). Buffers (BatchNorm
+    statistics) are copied, not averaged.
+    """
+
+    def __init__(self, network: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.network = copy.deepcopy(network).requires_grad_(False).eval()
+
+    @torch.no_grad()
+    def update(self, source: torch.nn.Module) -> None:
+        torch._foreach_lerp_(list(self.network.parameters()), list(source.parameters()), 1.0 - self.decay)
+        for mine, theirs in zip(self.network.buffers(), source.buffers(), strict=True):
+            mine.copy_(theirs)
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -146,7 +179,8 @@ class Reporter:
 
     def encoding(self, done: int, total: int | None) -> None: ...
 
-    def epoch_start(self, epoch: int, epochs: int, batches: int, start_batch: int) -> None: ...
+    def epoch_start(self, epoch: int, epochs: int, batches: int, start_batch: int) -> None:
+        """A period begins: an epoch, or ``eval_every`` generator updates (``training.schedule``)."""
 
     def step(self, batch: int, stats: dict[str, float]) -> None: ...
 
@@ -222,12 +256,9 @@ class Trainer:
         for term in terms.values():
             if isinstance(term, torch.nn.Module):
                 term.to(self.device)
-        self.generator_opt = torch.optim.RMSprop(
-            self.generator.parameters(), lr=t.generator_lr, weight_decay=t.weight_decay
-        )
-        self.critic_opt = torch.optim.RMSprop(
-            self.critic.parameters(), lr=t.critic_lr, weight_decay=t.weight_decay
-        )
+        self.generator_opt = build_optimizer(t.generator_optimizer, self.generator.parameters())
+        self.critic_opt = build_optimizer(t.critic_optimizer, self.critic.parameters())
+        self.ema = WeightAverage(self.generator, t.ema_decay) if t.ema_decay > 0 else None
         self.schedulers = {
             "generator": torch.optim.lr_scheduler.ExponentialLR(self.generator_opt, gamma=t.lr_gamma),
             "critic": torch.optim.lr_scheduler.ExponentialLR(self.critic_opt, gamma=t.lr_gamma),
@@ -248,9 +279,10 @@ class Trainer:
         )
 
         # Progress; all of it goes into checkpoints.
-        self.epoch = 0  # finished epochs
-        self.step = 0  # finished batches, all epochs
-        self.batch = 0  # next batch of the current epoch
+        self.epoch = 0  # finished periods (epochs in the paper's schedule)
+        self.step = 0  # finished batches, all periods
+        self.generator_steps = 0  # finished generator updates
+        self.batch = 0  # next batch of the current pass over the data
         self.order: Tensor | None = None  # the current epoch's sample order
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {}
@@ -262,6 +294,7 @@ class Trainer:
         self.last_metrics: dict[str, Any] = {}
         self.data_key: str | None = None
         self.names: list[str] | None = None  # clip names of the prepared dataset
+        self.history: list[dict[str, Any]] = []  # metrics lines, for the health checks
         self._interrupted = False
 
     # ----------------------------------------------------------------- construction
@@ -333,14 +366,19 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         elif self.device.type == "mps":
             rng["mps"] = torch.mps.get_rng_state()
+        extra: dict[str, Any] = {}
+        if self.ema is not None:  # "generator" is what generation samples with: the average
+            extra["generator_train"] = self.generator.state_dict()
         return new_payload(
             dump_config(self.cfg),
-            self.generator.state_dict(),
+            self.sampler.state_dict(),
+            **extra,
             critic=self.critic.state_dict(),
             optimizers={"generator": self.generator_opt.state_dict(), "critic": self.critic_opt.state_dict()},
             schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
             epoch=self.epoch,
             step=self.step,
+            generator_steps=self.generator_steps,
             rng=rng,
             best={"epoch": self.best_epoch, "metric": self.best_metric},
             early_stopping={"bad_epochs": self.bad_epochs, "stopped": self.stopped_early},
@@ -357,7 +395,9 @@ class Trainer:
 
     def load_state(self, payload: dict[str, Any], path: Path | str = "checkpoint") -> None:
         try:
-            self.generator.load_state_dict(payload["generator"])
+            self.generator.load_state_dict(payload.get("generator_train", payload["generator"]))
+            if self.ema is not None:
+                self.ema.network.load_state_dict(payload["generator"])
             self.critic.load_state_dict(payload["critic"])
             self.generator_opt.load_state_dict(payload["optimizers"]["generator"])
             self.critic_opt.load_state_dict(payload["optimizers"]["critic"])
@@ -372,6 +412,7 @@ class Trainer:
                 torch.mps.set_rng_state(rng["mps"])
             position = payload["position"]
             self.epoch, self.step = int(payload["epoch"]), int(payload["step"])
+            self.generator_steps = int(payload.get("generator_steps", 0))
             self.batch, self.order = int(position["batch"]), position["order"]
             self.sums = {k: v.to(self.device) for k, v in position["sums"].items()}
             self.counts = {k: int(v) for k, v in position["counts"].items()}
@@ -425,6 +466,10 @@ class Trainer:
         self.val_latents = self.generator.sample_latent(
             len(val_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 2)
         )
+        with torch.no_grad():  # the data's side of the health checks, on as many clips as previews
+            sample = self.images_at(self.val_idx[: max(self.cfg.training.preview_count, 2)]).cpu()
+            stats = image_stats(sample)
+            self.data_stats = {f"data_{k}": stats[k] for k in ("diversity", "channel_gap") if k in stats}
         self.val_audio: Tensor | None = None
         if self.cfg.training.fd_every_epoch:
             self.reporter.phase("rendering validation audio")
@@ -451,49 +496,82 @@ class Trainer:
 
     # ----------------------------------------------------------------- training
 
+    @property
+    def sampler(self) -> Generator:
+        """The generator previews, validation and checkpoints sample with (the average if kept)."""
+        return self.ema.network if self.ema is not None else self.generator  # type: ignore[return-value]
+
+    @property
+    def period_batches(self) -> int:
+        """Batches per period: an epoch, or ``eval_every`` generator updates."""
+        t = self.cfg.training
+        return self.batches_per_epoch if t.schedule == "epochs" else t.eval_every * t.n_critic
+
+    @property
+    def total_batches(self) -> int:
+        t = self.cfg.training
+        return t.epochs * self.batches_per_epoch if t.schedule == "epochs" else t.steps * t.n_critic
+
+    @property
+    def periods(self) -> int:
+        return math.ceil(self.total_batches / self.period_batches)
+
     def fit(self, *, max_steps: int | None = None) -> TrainResult:
         """Train to the end. ``max_steps`` pauses after that many total steps without saving
         (as if the process were killed there); tests use it to check resuming."""
         self.prepare()
-        epochs = self.cfg.training.epochs
         restore = self._catch_ctrl_c()
         try:
-            while self.epoch < epochs and not self.stopped_early:
-                status = self._train_epoch(max_steps)
+            while self.epoch < self.periods and not self.stopped_early:
+                status = self._train_period(max_steps)
                 if status is not None:
                     return self._result(status)
-                self._end_epoch()
+                self._end_period()
         except TrainingDiverged as exc:
             last = self.run_dir / CHECKPOINT_DIR / LAST
             kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
             raise TrainingDiverged(
-                f"training stopped at epoch {self.epoch + 1}, step {self.step + 1}: {exc}; {kept}. "
-                "Try lower learning rates (training.critic_lr, training.generator_lr) or another seed"
+                f"training stopped at period {self.epoch + 1}, step {self.step + 1}: {exc}; {kept}. "
+                "Try lower learning rates (training.critic_optimizer.lr, training.generator_optimizer.lr) "
+                "or another seed"
             ) from None
         finally:
             restore()
         return self._result("early-stopped" if self.stopped_early else "finished")
 
-    def _train_epoch(self, max_steps: int | None) -> str | None:
-        cfg = self.cfg.training
-        if self.order is None:
+    def _next_indices(self) -> Tensor:
+        """Dataset indices of the next batch; a new shuffled pass starts when one ends."""
+        if self.order is None or self.batch >= self.batches_per_epoch:
             self.order = torch.randperm(len(self.train_idx), generator=self.data_rng)
-            self.batch, self.sums, self.counts, self.epoch_seconds = 0, {}, {}, 0.0
-        self.reporter.epoch_start(self.epoch + 1, cfg.epochs, self.batches_per_epoch, self.batch)
+            self.batch = 0
+        bs = self.cfg.training.batch_size
+        return self.train_idx[self.order[self.batch * bs : (self.batch + 1) * bs].to(self.device)]
+
+    def _train_period(self, max_steps: int | None) -> str | None:
+        cfg = self.cfg.training
+        first = self.epoch * self.period_batches
+        end = min(first + self.period_batches, self.total_batches)
+        self.reporter.epoch_start(self.epoch + 1, self.periods, end - first, self.step - first)
         self.generator.train()
         self.critic.train()
-        bs = cfg.batch_size
         started = time.perf_counter()
-        while self.batch < self.batches_per_epoch:
-            idx = self.train_idx[self.order[self.batch * bs : (self.batch + 1) * bs].to(self.device)]
-            values = self.stepper.step(self.images_at(idx), self.batch)
+        while self.step < end:
+            idx = self._next_indices()
+            # The paper's schedule counts generator turns within each epoch; the step schedule
+            # counts them over the whole run, so `steps` is exactly the number of updates.
+            turn = self.batch if cfg.schedule == "epochs" else self.step
+            values = self.stepper.step(self.images_at(idx), turn)
+            if "generator_loss" in values:
+                self.generator_steps += 1
+                if self.ema is not None:
+                    self.ema.update(self.generator)
             for key, value in values.items():
                 self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
                 self.counts[key] = self.counts.get(key, 0) + 1
             self.batch += 1
             self.step += 1
-            if self.batch % REPORT_EVERY == 0 or self.batch == self.batches_per_epoch:
-                self.reporter.step(self.batch, self._means())
+            if (self.step - first) % REPORT_EVERY == 0 or self.step == end:
+                self.reporter.step(self.step - first, self._means())
             if max_steps is not None and self.step >= max_steps:
                 return "paused"
             if self._interrupted:
@@ -501,7 +579,7 @@ class Trainer:
                 self.save()
                 return "interrupted"
             every = cfg.checkpoint_every_steps
-            if every and self.step % every == 0 and self.batch < self.batches_per_epoch:
+            if every and self.step % every == 0 and self.step < end:
                 self.epoch_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 self.save()
@@ -511,44 +589,52 @@ class Trainer:
     def _means(self) -> dict[str, float]:
         return {k: float(v) / self.counts[k] for k, v in self.sums.items()}
 
-    def _end_epoch(self) -> None:
-        epoch = self.epoch + 1
+    def _end_period(self) -> None:
+        period = self.epoch + 1
         cfg = self.cfg.training
         means = self._means()
-        samples = self.batches_per_epoch * cfg.batch_size
-        metrics: dict[str, Any] = {"epoch": epoch, "step": self.step, **means}
+        batches = self.step - self.epoch * self.period_batches
+        metrics: dict[str, Any] = {"epoch": period, "step": self.step, **means}
+        metrics["generator_steps"] = self.generator_steps
+        metrics["data_epochs"] = round(self.step / self.batches_per_epoch, 3)
         metrics["lr_generator"] = self.generator_opt.param_groups[0]["lr"]
         metrics["lr_critic"] = self.critic_opt.param_groups[0]["lr"]
         metrics["seconds"] = round(self.epoch_seconds, 3)
-        metrics["samples_per_s"] = samples / max(self.epoch_seconds, 1e-9)
+        metrics["samples_per_s"] = batches * cfg.batch_size / max(self.epoch_seconds, 1e-9)
 
         started = time.perf_counter()
         with self._side_rng():
             self.reporter.phase("validating")
             metrics.update(self.validate())
             self.reporter.phase("writing previews")
-            metrics.update(self.write_previews(epoch))
+            metrics.update(self.write_previews(period))
         metrics["val_seconds"] = round(time.perf_counter() - started, 3)
 
-        with warnings.catch_warnings():  # decay per epoch even if an epoch had no generator step
+        with warnings.catch_warnings():  # decay per period even if a period had no generator step
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
             for scheduler in self.schedulers.values():
                 scheduler.step()
-        improved = self._update_early_stopping(epoch, metrics)
+        improved = self._update_early_stopping(period, metrics)
         metrics["best_epoch"] = self.best_epoch
-        self.epoch, self.batch, self.order = epoch, 0, None
+        findings = check_period([*self.history, metrics], cfg.health)
+        metrics["health"] = [f.kind for f in findings]
+        metrics["health_advice"] = [f"{f.kind}: {f.advice}" for f in findings]
+        for finding in findings:
+            self.reporter.message(f"run health, period {period}: {finding}")
+        self.epoch = period
         self.sums, self.counts, self.epoch_seconds = {}, {}, 0.0
         self.last_metrics = metrics
+        self.history.append(metrics)
         self._append_metrics(metrics)  # before the checkpoint: a resume trims lines it has not reached
         self.save(best=improved)
         self.reporter.epoch_end(metrics)
 
     def _update_early_stopping(self, epoch: int, metrics: dict[str, Any]) -> bool:
-        """Track the best epoch from epoch ``warmup`` on; stop after ``patience`` epochs with no gain."""
+        """Track the best period from period ``warmup`` on; stop after ``patience`` periods with no gain."""
         rule = self.cfg.training.early_stopping
         value = metrics["val_abs_w"] if rule.metric == "abs_w" else metrics.get("fd")
         metrics["early_stopping_metric"] = value
-        if epoch < rule.warmup or value is None:  # as the original: epoch `warmup` is the first compared
+        if epoch < rule.warmup or value is None:  # as the original: period `warmup` is the first compared
             return False
         if self.best_metric is None or value < self.best_metric:
             self.best_metric, self.best_epoch, self.bad_epochs = float(value), epoch, 0
@@ -560,40 +646,42 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Critic's Wasserstein estimate ``mean D(real) - mean D(fake)`` on validation data, eval mode."""
-        self.generator.eval()
+        """Critic scores on validation data in eval mode: the Wasserstein estimate
+        ``mean D(real) - mean D(fake)`` and how well the critic ranks real above fake (AUC)."""
+        self.sampler.eval()
         self.critic.eval()
         bs = self.cfg.training.batch_size
-        real_sum = fake_sum = torch.zeros((), device=self.device)
+        real_scores, fake_scores = [], []
         for start in range(0, len(self.val_idx), bs):
             real = self.images_at(self.val_idx[start : start + bs])
-            fake = self.generator(self.val_latents[start : start + bs].to(self.device))
-            real_sum = real_sum + self.critic(real).float().sum()
-            fake_sum = fake_sum + self.critic(fake).float().sum()
-        n = len(self.val_idx)
-        val_w = float(real_sum - fake_sum) / n
+            fake = self.sampler(self.val_latents[start : start + bs].to(self.device))
+            real_scores.append(self.critic(real).float())
+            fake_scores.append(self.critic(fake).float())
+        real_all, fake_all = torch.cat(real_scores), torch.cat(fake_scores)
+        val_w = float(real_all.sum() - fake_all.sum()) / len(self.val_idx)
         self.generator.train()
         self.critic.train()
-        return {"val_w": val_w, "val_abs_w": abs(val_w)}
+        return {"val_w": val_w, "val_abs_w": abs(val_w), "val_auc": ranking_auc(real_all, fake_all)}
 
     def write_previews(self, epoch: int) -> dict[str, float]:
-        """Fixed-latent previews: a PNG grid, some WAVs, and their FD against validation audio."""
+        """Fixed-latent previews: a PNG grid, some WAVs, their FD against validation audio,
+        and the image statistics the health checks compare with the data's."""
         from ssgan_core.png import save_spectrogram_png
 
         cfg = self.cfg
         folder = self.run_dir / PREVIEW_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        self.generator.eval()
+        self.sampler.eval()
         with torch.no_grad():
             images = torch.cat(
                 [
-                    self.generator(z.to(self.device)).float().cpu()
+                    self.sampler(z.to(self.device)).float().cpu()
                     for z in self.preview_latents.split(cfg.training.batch_size)
                 ]
             )
         self.generator.train()
         save_spectrogram_png(images, folder / f"epoch_{epoch:03d}.png", span=self.transform.display_span)
-        out: dict[str, float] = {}
+        out: dict[str, float] = {**image_stats(images), **self.data_stats}
         need_audio = cfg.output.preview_wavs > 0 or self.val_audio is not None
         if not need_audio:
             return out
@@ -613,7 +701,7 @@ class Trainer:
             try:
                 out["fd"] = frechet_distance_audio(audio, self.val_audio, self.audio.sample_rate)
             except InputError as exc:  # e.g. silent previews early on; FD is informational
-                self.reporter.message(f"FD not computed this epoch: {exc}")
+                self.reporter.message(f"FD not computed this period: {exc}")
         return out
 
     def _append_metrics(self, metrics: dict[str, Any]) -> None:

@@ -33,7 +33,10 @@ def test_paper_kicks_preset_holds_the_papers_numbers():
     assert cfg.transform.options["n_fft"] == 510
     assert cfg.losses["gradient-penalty"]["weight"] == 5.0
     assert cfg.losses["feature-matching"]["weight"] == 0.35
-    assert cfg.training.critic_lr > cfg.training.generator_lr
+    g, c = cfg.training.generator_optimizer, cfg.training.critic_optimizer
+    assert g.name == c.name == "rmsprop"
+    assert c.lr > g.lr
+    assert cfg.training.schedule == "epochs" and cfg.training.epochs == 14
 
 
 @pytest.mark.parametrize(
