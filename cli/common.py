@@ -79,5 +79,14 @@ ConfigOption = typer.Option(None, "--config", "-c", help="TOML or JSON config fi
 SetOption = typer.Option(None, "--set", "-s", help="Override a field: section.field=value (repeatable).")
 
 
+DEFAULT_PRESET = "recommended"
+"""The preset commands start from when neither ``--preset`` nor a config file names one."""
+
+
 def load_config(preset: str | None, config_file: Path | None, overrides: list[str] | None) -> RunConfig:
+    from ssgan_core.config import load_config_file
+    from ssgan_core.plugins import get_host
+
+    if preset is None and not (config_file and load_config_file(config_file).get("preset")):
+        preset = DEFAULT_PRESET if DEFAULT_PRESET in get_host().presets else None
     return resolve_config(preset=preset, config_file=config_file, overrides=overrides or [])

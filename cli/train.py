@@ -21,6 +21,7 @@ from ssgan_cli.common import (
     load_config,
 )
 from ssgan_core.errors import InputError
+from ssgan_core.health import summarise
 from ssgan_core.training import PREVIEW_DIR, Reporter, Trainer, TrainResult
 
 LIVE_KEYS = {
@@ -40,6 +41,7 @@ class RichReporter(Reporter):
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+        self.label = "epoch"  # "period" under the step schedule
         self.encode_task: TaskID | None = None
         self.epoch_task: TaskID | None = None
         self.started = time.monotonic()
@@ -53,7 +55,7 @@ class RichReporter(Reporter):
         if self.epoch_task is not None:
             self.progress.remove_task(self.epoch_task)
         self.epoch_task = self.progress.add_task(
-            f"epoch {epoch}/{epochs}", total=batches, completed=start_batch, status=""
+            f"{self.label} {epoch}/{epochs}", total=batches, completed=start_batch, status=""
         )
 
     def step(self, batch: int, stats: dict[str, float]) -> None:
@@ -65,7 +67,7 @@ class RichReporter(Reporter):
             self.progress.update(self.epoch_task, status=f"[dim]{text}[/]")
 
     def epoch_end(self, m: dict[str, Any]) -> None:
-        parts = [f"epoch {m['epoch']:>2}", _live(m), f"val W {m['val_w']:+.3f}"]
+        parts = [f"{self.label} {m['epoch']:>2}", _live(m), f"val W {m['val_w']:+.3f}"]
         if m.get("fd") is not None:
             parts.append(f"FD {m['fd']:.2f}")
         parts.append(f"{m['seconds']:.0f} s ({m['samples_per_s']:.1f} samples/s)")
@@ -77,8 +79,12 @@ class RichReporter(Reporter):
         self.progress.console.print(f"[yellow]{text}[/]", highlight=False)
 
 
-def _overrides(data: Path | None, device: str | None, name: str | None, run_dir: Path | None) -> list[str]:
+def _overrides(
+    data: Path | None, device: str | None, name: str | None, run_dir: Path | None, init_from: Path | None
+) -> list[str]:
     out = []
+    if init_from is not None:
+        out.append(f"training.init_from={json.dumps(str(init_from))}")
     if data is not None:
         out.append("data.source=" + json.dumps({"name": "folder", "path": str(data)}))
     if device is not None:
@@ -91,7 +97,7 @@ def _overrides(data: Path | None, device: str | None, name: str | None, run_dir:
     return out
 
 
-def _summary(result: TrainResult, seconds: float) -> None:
+def _summary(result: TrainResult, seconds: float, label: str, history: list[dict[str, Any]]) -> None:
     run = result.run_dir
     m = result.metrics
     console.print()
@@ -99,14 +105,17 @@ def _summary(result: TrainResult, seconds: float) -> None:
         "finished": "reached the epoch limit",
         "early-stopped": "stopped early (no improvement within patience)",
     }.get(result.status, result.status)
-    console.print(f"[bold]Training {stopped}[/] after {result.epochs} epochs ({seconds / 60:.1f} min).")
+    stopped = stopped.replace("epoch limit", f"{label} limit")
+    console.print(f"[bold]Training {stopped}[/] after {result.epochs} {label}s ({seconds / 60:.1f} min).")
     if result.best_epoch is not None:
-        console.print(f"best epoch: {result.best_epoch} (early-stopping metric {result.best_metric:.4f})")
+        console.print(f"best {label}: {result.best_epoch} (early-stopping metric {result.best_metric:.4f})")
     else:
         console.print("best epoch: none yet (warm-up); the last checkpoint is used")
     if m:
         keys = [k for k in ("critic_loss", "generator_loss", "val_w", "fd") if m.get(k) is not None]
         console.print("final: " + ", ".join(f"{k} {m[k]:.4f}" for k in keys), highlight=False)
+    healthy, verdict = summarise(history)
+    console.print(f"run health: {'[green]' if healthy else '[yellow]'}{verdict}[/]", highlight=False)
     console.print(f"run directory: {run}")
     console.print(f"  checkpoint: {result.checkpoint}")
     console.print(f"  metrics:    {run / 'metrics.jsonl'}")
@@ -125,22 +134,28 @@ def train(
     name: str | None = typer.Option(None, "--name", help="Run folder name under output.runs_dir."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Full path of the run folder."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue a stopped run from its folder."),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Fine-tune: start from this run folder or checkpoint's weights."
+    ),
 ) -> None:
     """Train a GAN: encode the data (cached), train, validate, write previews and checkpoints."""
     started = time.monotonic()
     with _progress() as progress:
         reporter = RichReporter(progress)
         if resume is not None:
-            if preset or config or set_ or data or name or run_dir:
+            if preset or config or set_ or data or name or run_dir or init_from:
                 raise InputError(
                     "--resume continues a run with its saved config; only --device may be combined with it"
                 )
             trainer = Trainer.resume(resume, device=device, reporter=reporter)
+            reporter.label = "epoch" if trainer.cfg.training.schedule == "epochs" else "period"
             progress.console.print(
                 f"resuming {resume} at epoch {trainer.epoch + 1}, step {trainer.step}", highlight=False
             )
         else:
-            cfg = load_config(preset, config, [*_overrides(data, device, name, run_dir), *(set_ or [])])
+            overrides = _overrides(data, device, name, run_dir, init_from)
+            cfg = load_config(preset, config, [*overrides, *(set_ or [])])
+            reporter.label = "epoch" if cfg.training.schedule == "epochs" else "period"
             trainer = Trainer.start(cfg, reporter=reporter)
             where = f"run directory: {trainer.run_dir}  (device: {trainer.device})"
             progress.console.print(where, highlight=False)
@@ -154,7 +169,7 @@ def train(
             soft_wrap=True,
         )
         raise typer.Exit(130)
-    _summary(result, time.monotonic() - started)
+    _summary(result, time.monotonic() - started, reporter.label, trainer.history)
 
 
 def _progress() -> Progress:

@@ -137,6 +137,11 @@ class TrainingConfig(_Strict):
         description="Exponential moving average of the generator's weights (0: off). Previews, "
         "validation and generation use the average.",
     )
+    init_from: Path | None = Field(
+        None,
+        description="Start from this checkpoint or run folder (fine-tuning): its generator, and its critic "
+        "when it has one of the same kind. Its transform and audio settings must equal this run's.",
+    )
     critic_batches: Literal["joint", "separate"] = Field(
         "joint",
         description="Critic scores a step's real and fake images as one batch (shared batch-norm "

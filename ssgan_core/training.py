@@ -32,7 +32,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ssgan_core.checkpoint import BEST, CHECKPOINT_DIR, LAST, load_checkpoint, new_payload, save_checkpoint
+from ssgan_core.checkpoint import (
+    BEST,
+    CHECKPOINT_DIR,
+    LAST,
+    find_checkpoint,
+    load_checkpoint,
+    new_payload,
+    save_checkpoint,
+)
 from ssgan_core.config import OptimizerConfig, RunConfig, dump_config, validate_config
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
@@ -133,6 +141,13 @@ class GanStepper:
             ]
             raise TrainingDiverged(_diverged_message(side, bad, values))
         return total, values
+
+
+def _differences(theirs: Any, ours: dict[str, Any]) -> str:
+    """``key: a != b`` for the top-level keys of two config sections that differ."""
+    theirs = theirs if isinstance(theirs, dict) else {}
+    keys = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
+    return ", ".join(f"{k}: {theirs.get(k)!r} in the checkpoint, {ours.get(k)!r} here" for k in keys[:4])
 
 
 def _diverged_message(side: str, bad: list[str], values: dict[str, Tensor]) -> str:
@@ -317,6 +332,8 @@ class Trainer:
                 f"`ssgan train --resume {run_dir}`"
             )
         trainer = cls(cfg, run_dir, host=host, device=device, reporter=reporter)
+        if cfg.training.init_from is not None:
+            trainer.initialise_from(cfg.training.init_from)
         trainer.prepare()  # data problems surface before anything is written
         (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         text = json.dumps(dump_config(cfg), indent=2)
@@ -356,6 +373,37 @@ class Trainer:
         trainer.load_state(payload, path)
         trainer._trim_metrics()
         return trainer
+
+    def initialise_from(self, path: str | Path) -> None:
+        """Fine-tuning: take the generator (and a critic of the same kind) from a checkpoint.
+
+        The images must mean the same thing, so the transform and audio settings have to be
+        equal; the optimisers, schedule and data start fresh.
+        """
+        ckpt = find_checkpoint(path)
+        payload = load_checkpoint(ckpt)
+        theirs, ours = payload.get("config") or {}, dump_config(self.cfg)
+        for section in ("audio", "transform", "generator"):
+            if theirs.get(section) != ours[section]:
+                raise InputError(
+                    f"--init-from {ckpt}: its {section} settings differ from this run's "
+                    f"({_differences(theirs.get(section), ours[section])}); use a preset with the same "
+                    f"{section}, or --set them to the checkpoint's values"
+                )
+        try:
+            self.generator.load_state_dict(payload.get("generator_train", payload["generator"]))
+            if self.ema is not None:
+                self.ema.network.load_state_dict(payload["generator"])
+            same_critic = (theirs.get("critic") or {}).get("name") == self.cfg.critic.name
+            if payload.get("critic") is not None and same_critic:
+                self.critic.load_state_dict(payload["critic"])
+                self.reporter.message(f"initialised generator and critic from {ckpt}")
+            else:
+                self.reporter.message(f"initialised the generator from {ckpt}; the critic starts fresh")
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"--init-from {ckpt}: weights do not fit this run's parts: {str(exc).splitlines()[0]}"
+            ) from None
 
     # ----------------------------------------------------------------- state
 
@@ -715,6 +763,7 @@ class Trainer:
             return
         lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
         kept = [ln for ln in lines if json.loads(ln).get("epoch", 0) <= self.epoch]
+        self.history = [json.loads(ln) for ln in kept]
         if len(kept) != len(lines):
             path.write_text("".join(ln + "\n" for ln in kept))
 

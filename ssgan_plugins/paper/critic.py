@@ -74,6 +74,17 @@ class PaperCriticOptions(BaseModel):
     )
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout in every block (paper: 0.2).")
     leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
+    norm: Literal["batch", "layer", "none"] = Field(
+        "batch",
+        description="Normalisation in blocks 2-6: batch (paper), layer (GroupNorm with one group: per "
+        "item, as the WGAN-GP paper advises for a gradient-penalised critic) or none.",
+    )
+
+
+def _norm(kind: str, channels: int) -> list[nn.Module]:
+    if kind == "batch":
+        return [nn.BatchNorm2d(channels)]
+    return [nn.GroupNorm(1, channels)] if kind == "layer" else []
 
 
 def _block(in_channels: int, out_channels: int, options: PaperCriticOptions, norm: bool) -> nn.Sequential:
@@ -82,7 +93,7 @@ def _block(in_channels: int, out_channels: int, options: PaperCriticOptions, nor
         nn.LeakyReLU(options.leaky_slope),
     ]
     if norm:
-        layers.append(nn.BatchNorm2d(out_channels))
+        layers.extend(_norm(options.norm, out_channels))
     layers.append(Dropout(options.dropout))
     return nn.Sequential(*layers)
 
