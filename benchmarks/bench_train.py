@@ -49,9 +49,11 @@ def _parts(naive: bool):
     torch.manual_seed(0)
     generator = build_part("generator", cfg.generator, audio, host)
     critic = build_part("critic", cfg.critic, audio, host)
+    from ssgan_core.training import build_optimizer
+
     t = cfg.training
-    g_opt = torch.optim.RMSprop(generator.parameters(), lr=t.generator_lr, weight_decay=t.weight_decay)
-    c_opt = torch.optim.RMSprop(critic.parameters(), lr=t.critic_lr, weight_decay=t.weight_decay)
+    g_opt = build_optimizer(t.generator_optimizer, generator.parameters())
+    c_opt = build_optimizer(t.critic_optimizer, critic.parameters())
     return cfg, host, generator, critic, g_opt, c_opt
 
 
