@@ -50,6 +50,8 @@ HELD_DTYPE = torch.float16
 class TrainingDiverged(SsganError):
     """A loss became NaN or infinite; the update was not applied."""
 
+    exit_code = 1
+
 
 # --------------------------------------------------------------------------- one step
 
