@@ -27,7 +27,7 @@ from ssgan_cli.common import (
 )
 from ssgan_core import __version__
 from ssgan_core.audio import find_audio_files, read_audio
-from ssgan_core.errors import AudioError, InputError, SsganError
+from ssgan_core.errors import AudioError, InputError
 from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
 from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AudioSpec, Transform
@@ -119,7 +119,7 @@ def encode(
             encoded.extend(names)
         if store is None:
             _report_skipped(skipped)
-            raise SsganError(f"nothing could be encoded: all {len(files)} input files were skipped")
+            raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")
         shape = store.finish()
 
     sidecar = {
