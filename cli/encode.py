@@ -27,7 +27,7 @@ from ssgan_cli.common import (
 )
 from ssgan_core import __version__
 from ssgan_core.audio import find_audio_files, read_audio
-from ssgan_core.errors import AudioError, InputError
+from ssgan_core.errors import AudioError, InputError, SsganError
 from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
 from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AudioSpec, Transform
@@ -56,17 +56,29 @@ def load_sidecar(npy_path: str | Path) -> dict[str, Any] | None:
             raise KeyError("transform.name")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a valid ssgan sidecar ({exc})") from None
-    return data
+    return {**data, "_path": str(path)}
 
 
 def transform_from_sidecar(data: dict[str, Any]) -> tuple[Transform, AudioSpec]:
-    """Rebuild the transform a sidecar describes."""
+    """Rebuild the transform a sidecar describes; a bad field is an error naming it."""
+    where = data.get("_path", "sidecar")
     options = {k: v for k, v in data["transform"].items() if k != "name"}
+    from pydantic import ValidationError
+
+    from ssgan_core.config import AudioConfig, format_validation_error
+
+    audio = {k: data["audio"].get(k) for k in ("sample_rate", "seconds")}
     try:
-        spec = AudioSpec(int(data["audio"]["sample_rate"]), float(data["audio"]["seconds"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"sidecar audio spec is invalid ({exc})") from None
-    return registry("transform").create(data["transform"]["name"], options, spec), spec
+        spec = AudioConfig.model_validate(audio).spec()
+    except ValidationError as exc:
+        raise InputError(f"{where}: {format_validation_error(exc, prefix='audio')}") from None
+    name = data["transform"]["name"]
+    if not isinstance(name, str):
+        raise InputError(f"{where}: transform.name: expected a part name, got {name!r}")
+    try:
+        return registry("transform").create(name, options, spec), spec
+    except SsganError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 @handle_errors
