@@ -38,6 +38,27 @@ def build_part(kind: str, section: PartConfig, audio: AudioSpec, host: Any = Non
     return _host(host).registry(kind).create(section.name, section.options, audio)
 
 
+def build_all_parts(cfg: RunConfig, host: Any = None) -> list[str]:
+    """Build every part a config names, as training would; returns ``kind name`` for each.
+
+    ``ssgan config show --check`` uses it so a preset whose options a plugin's factory
+    refuses fails before a run, with the part's name (any factory error is a ConfigError).
+    """
+    audio = cfg.audio.spec()
+    built = []
+    for kind, section in (
+        ("dataset", cfg.data.source),
+        ("transform", cfg.transform),
+        ("generator", cfg.generator),
+        ("critic", cfg.critic),
+        ("inverter", cfg.inverter),
+    ):
+        build_part(kind, section, audio, host)
+        built.append(f"{kind} {section.name}")
+    terms, _ = build_losses(cfg, host)
+    return built + [f"loss {name}" for name in terms]
+
+
 def build_losses(cfg: RunConfig, host: Any = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Loss terms with a non-zero weight, and their weights, in config order."""
     registry, audio = _host(host).registry("loss"), cfg.audio.spec()
