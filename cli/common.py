@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from rich.progress import (
 )
 
 from ssgan_core.config import RunConfig, resolve_config
-from ssgan_core.errors import ConfigError, InputError, SsganError
+from ssgan_core.errors import AudioWarning, ConfigError, InputError, SsganError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,7 +31,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 USAGE_ERRORS = (ConfigError, InputError)
-"""Errors in what the user typed or passed: exit code 2, like a usage error."""
+"""Errors in what the user typed or passed: exit code 2, like a usage error. Every
+:class:`SsganError` carries its code (``exit_code``, 2 unless it is a failure of the run
+itself, such as a diverged training)."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -47,16 +50,35 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", AudioWarning)
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except SsganError as exc:
             if os.environ.get("SSGAN_DEBUG"):
                 raise
-            raise fail(str(exc), 2 if isinstance(exc, USAGE_ERRORS) else 1) from None
+            raise fail(str(exc), exc.exit_code) from None
+        except OSError as exc:  # the environment (disk, permissions), not a bug: one line
+            if os.environ.get("SSGAN_DEBUG") or exc.filename is None:
+                raise
+            from ssgan_core.files import describe_os_error
+
+            raise fail(f"{exc.filename}: {describe_os_error(exc)}", 2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any
+) -> None:
+    """Audio warnings as one yellow line; anything else the usual way."""
+    if isinstance(message, AudioWarning):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
 
 
 def progress(transient: bool = False) -> Progress:

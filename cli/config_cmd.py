@@ -9,7 +9,15 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, handle_errors, load_config
+from ssgan_cli.common import (
+    ConfigOption,
+    PresetOption,
+    SetOption,
+    console,
+    err_console,
+    handle_errors,
+    load_config,
+)
 from ssgan_core.config import dump_config
 from ssgan_core.plugins import get_host
 
@@ -23,13 +31,20 @@ def show(
     config: Path | None = ConfigOption,
     set_: list[str] | None = SetOption,
     as_json: bool = typer.Option(False, "--json", help="Plain JSON (no colours)."),
+    check: bool = typer.Option(False, "--check", help="Also build every part, as training would."),
 ) -> None:
     """Print the fully resolved config: defaults < preset < --config < --set."""
-    text = json.dumps(dump_config(load_config(preset, config, set_)), indent=2)
+    cfg = load_config(preset, config, set_)
+    text = json.dumps(dump_config(cfg), indent=2)
     if as_json:
         typer.echo(text)
     else:
         console.print(Syntax(text, "json", background_color="default"))
+    if check:
+        from ssgan_core.generation import build_all_parts
+
+        built = build_all_parts(cfg)
+        err_console.print(f"check: built {len(built)} parts ({', '.join(built)})", highlight=False)
 
 
 @app.command("presets")
@@ -37,10 +52,10 @@ def show(
 def presets() -> None:
     """List available presets."""
     table = Table(header_style="bold")
-    for col in ("preset", "package", "description"):
+    for col in ("preset", "package", "version", "description"):
         table.add_column(col)
     for p in sorted(get_host().presets.values(), key=lambda p: p.name):
-        table.add_row(p.name, p.package, p.description)
+        table.add_row(p.name, p.package, p.version, p.description)
     console.print(table)
 
 

@@ -8,7 +8,6 @@ The sidecar is ``<output>.json`` (``data.npy`` -> ``data.npy.json``): the transf
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ from ssgan_cli.common import (
 from ssgan_core import __version__
 from ssgan_core.audio import find_audio_files, read_audio
 from ssgan_core.errors import AudioError, InputError, SsganError
+from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
+from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AudioSpec, Transform
 from ssgan_core.plugins import registry
 
@@ -55,17 +56,29 @@ def load_sidecar(npy_path: str | Path) -> dict[str, Any] | None:
             raise KeyError("transform.name")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a valid ssgan sidecar ({exc})") from None
-    return data
+    return {**data, "_path": str(path)}
 
 
 def transform_from_sidecar(data: dict[str, Any]) -> tuple[Transform, AudioSpec]:
-    """Rebuild the transform a sidecar describes."""
+    """Rebuild the transform a sidecar describes; a bad field is an error naming it."""
+    where = data.get("_path", "sidecar")
     options = {k: v for k, v in data["transform"].items() if k != "name"}
+    from pydantic import ValidationError
+
+    from ssgan_core.config import AudioConfig, format_validation_error
+
+    audio = {k: data["audio"].get(k) for k in ("sample_rate", "seconds")}
     try:
-        spec = AudioSpec(int(data["audio"]["sample_rate"]), float(data["audio"]["seconds"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"sidecar audio spec is invalid ({exc})") from None
-    return registry("transform").create(data["transform"]["name"], options, spec), spec
+        spec = AudioConfig.model_validate(audio).spec()
+    except ValidationError as exc:
+        raise InputError(f"{where}: {format_validation_error(exc, prefix='audio')}") from None
+    name = data["transform"]["name"]
+    if not isinstance(name, str):
+        raise InputError(f"{where}: transform.name: expected a part name, got {name!r}")
+    try:
+        return registry("transform").create(name, options, spec), spec
+    except SsganError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 @handle_errors
@@ -80,6 +93,8 @@ def encode(
     """Encode audio into (N, 2, 256, 256) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
+    check_output_file(output, "--output file")
+    check_output_file(sidecar_path(output), "sidecar file")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(f"no such file or folder: {', '.join(missing)}")
@@ -91,47 +106,39 @@ def encode(
     transform: Transform = registry("transform").create(cfg.transform.name, cfg.transform.options, spec)
     transform.eval()
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial.npy")
     encoded: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    try:
-        store: np.memmap | None = None
-        with progress() as bar:
-            task = bar.add_task("encoding", total=len(files), status="")
-            for start in range(0, len(files), CHUNK):
-                clips, names = [], []
-                for path in files[start : start + CHUNK]:
-                    try:
-                        clips.append(read_audio(path, spec, downmix=downmix))
-                        names.append(path)
-                    except AudioError as exc:
-                        skipped.append((path, exc.reason))
-                    bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
-                if not clips:
-                    continue
-                with torch.no_grad():
-                    images = transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
-                if store is None:
-                    store = np.lib.format.open_memmap(
-                        partial, mode="w+", dtype=np.float32, shape=(len(files), *images.shape[1:])
-                    )
-                store[len(encoded) : len(encoded) + len(images)] = images
-                encoded.extend(names)
+    remove_leftovers(output.parent)
+    with atomic_write(output) as handle, progress() as bar:
+        store: NpyStream | None = None
+        task = bar.add_task("encoding", total=len(files), status="")
+        for start in range(0, len(files), CHUNK):
+            clips, names = [], []
+            for path in files[start : start + CHUNK]:
+                try:
+                    clips.append(read_audio(path, spec, downmix=downmix))
+                    names.append(path)
+                except AudioError as exc:
+                    skipped.append((path, exc.reason))
+                bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
+            if not clips:
+                continue
+            with torch.no_grad():
+                images = transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
+            if store is None:
+                store = NpyStream(handle, images.shape[1:], len(files))
+            store.append(images)
+            encoded.extend(names)
         if store is None:
             _report_skipped(skipped)
-            raise SsganError(f"nothing could be encoded: all {len(files)} input files were skipped")
-        item_shape = store.shape[1:]
-        _finish(store, partial, output, len(encoded))
-        del store
-    finally:
-        partial.unlink(missing_ok=True)
+            raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")
+        shape = store.finish()
 
     sidecar = {
         "format": SIDECAR_FORMAT,
         "ssgan_version": __version__,
-        "shape": [len(encoded), *item_shape],
-        "layout": "(item, channel, freq, time); freq bin 0 is DC",
+        "shape": list(shape),
+        "layout": f"(item, channel, freq, time); {transform.layout}",
         "transform": {"name": cfg.transform.name, **cfg.transform.options},
         "audio": {"sample_rate": spec.sample_rate, "seconds": spec.seconds},
         "downmix": downmix,
@@ -139,31 +146,10 @@ def encode(
         "skipped": [{"path": str(p), "reason": r} for p, r in skipped],
     }
     side = sidecar_path(output)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, side)
+    write_text(side, json.dumps(sidecar, indent=2) + "\n")
     _report_skipped(skipped)
-    shape = (len(encoded), *item_shape)
     summary = f"encoded {len(encoded)} of {len(files)} files -> {output} {shape}, sidecar {side}"
     console.print(summary, highlight=False)
-
-
-def _finish(store: np.memmap, partial: Path, output: Path, count: int) -> None:
-    """Move the memory-mapped array into place, cutting it to ``count`` rows if files were skipped."""
-    if count == store.shape[0]:
-        store.flush()
-        os.replace(partial, output)
-        return
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp.npy")
-    try:
-        final = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, *store.shape[1:]))
-        for start in range(0, count, 256):
-            final[start : start + 256] = store[start : min(count, start + 256)]
-        final.flush()
-        del final
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _report_skipped(skipped: list[tuple[Path, str]]) -> None:

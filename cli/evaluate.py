@@ -210,6 +210,8 @@ def evaluate(
             cfg = load_config(preset, config, set_)
             gen = load_set("generated", generated, cfg, n, dev, bar)
             ref = load_set("reference", reference, cfg, n, dev, bar)
+        for clip_set in (gen, ref):
+            _check_silence(clip_set)
         if gen.sample_rate != ref.sample_rate:
             raise InputError(
                 f"generated clips are at {gen.sample_rate} Hz but reference clips at {ref.sample_rate} Hz"
@@ -237,6 +239,25 @@ def evaluate(
             progress=bar,
         )
     _report(gen, ref, metrics, seed, as_json)
+
+
+SILENCE_PEAK = 1e-6
+"""Peak below which a clip counts as silent (-120 dBFS): its features carry no information."""
+
+
+def _check_silence(s: ClipSet) -> None:
+    """Refuse a set of silent clips, warn about some: the metrics would look like nonsense (KID 2e11)."""
+    peaks = s.audio.abs().amax(dim=tuple(range(1, s.audio.ndim)))
+    silent = int((peaks < SILENCE_PEAK).sum())
+    if silent == len(peaks):
+        raise InputError(f"{s.label}: all {silent} clips from {s.source} are silent; nothing to compare")
+    if silent:
+        err_console.print(
+            f"[yellow]warning:[/] {s.label}: {silent} of {len(peaks)} clips from {s.source} are silent "
+            "(peak below -120 dBFS); they distort FD and KID",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _set_info(s: ClipSet) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import typer
-from pydantic import ValidationError
 
 from ssgan_cli.common import (
     ConfigOption,
@@ -28,9 +27,9 @@ from ssgan_cli.common import (
 )
 from ssgan_cli.encode import load_sidecar, transform_from_sidecar
 from ssgan_core.audio import WRITE_FORMATS, write_audio
-from ssgan_core.config import format_validation_error
 from ssgan_core.device import resolve_device
-from ssgan_core.errors import ConfigError, InputError
+from ssgan_core.errors import InputError
+from ssgan_core.files import check_output_file
 from ssgan_core.image_arrays import load_image_array
 from ssgan_core.plugins import registry
 from ssgan_core.png import save_spectrogram_png
@@ -57,6 +56,7 @@ def invert(
     if output.suffix.lower() not in WRITE_FORMATS:
         raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}")
     images, batched = load_image_array(spectrogram)
+    check_output_file(output, "--output file")
     cfg = load_config(preset, config, set_)
     inverter_options = dict(cfg.inverter.options)
     if iterations is not None:
@@ -70,10 +70,13 @@ def invert(
     else:
         spec = cfg.audio.spec()
         transform = registry("transform").create(cfg.transform.name, cfg.transform.options, spec)
-    try:
-        inverter = registry("inverter").create(cfg.inverter.name, inverter_options, spec)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, prefix="inverter")) from None
+        err_console.print(
+            f"note: {spectrogram} has no sidecar ({spectrogram.name}.json); decoding it with transform "
+            f"{cfg.transform.name!r} from the {'preset/config' if preset or config or set_ else 'defaults'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    inverter = registry("inverter").create(cfg.inverter.name, inverter_options, spec)
     dev = resolve_device(device, what="--device")
     transform.to(dev).eval()
     inverter.to(dev).eval()

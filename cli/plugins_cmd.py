@@ -48,7 +48,7 @@ def list_plugins(
         for f in host.failures
     ]
     presets = [
-        {"name": p.name, "package": p.package, "description": p.description}
+        {"name": p.name, "package": p.package, "version": p.version, "description": p.description}
         for p in sorted(host.presets.values(), key=lambda p: p.name)
         if kind is None and fnmatch.fnmatchcase(p.name, pattern)
     ]
@@ -61,10 +61,11 @@ def list_plugins(
     for row in rows:
         table.add_row(*(row[c] for c in ("kind", "name", "package", "version", "description")))
     for p in presets:
-        table.add_row("preset", p["name"], p["package"], "", p["description"])
-    console.print(table)
-    if not rows:
-        console.print(f"[yellow]no parts match {pattern!r}[/]")
+        table.add_row("preset", p["name"], p["package"], p["version"], p["description"])
+    if rows or presets:
+        console.print(table)
+    else:
+        console.print(f"[yellow]no parts or presets match {pattern!r}[/]")
     if failed:
         bad = Table(title="plugins that failed to load", header_style="bold red")
         for col in ("plugin", "package", "version", "stage", "error"):

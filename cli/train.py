@@ -168,7 +168,7 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130)
+        raise typer.Exit(128 + (trainer.stop_signal or 2))  # 130 after Ctrl-C, 143 after SIGTERM
     _summary(result, time.monotonic() - started, reporter.label, trainer.history)
 
 

@@ -7,9 +7,11 @@ with ``scipy.signal.resample_poly``, mono duplicated, zero-padded or cut to leng
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import uuid
+import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -18,11 +20,20 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from ssgan_core.errors import AudioError
+from ssgan_core.errors import AudioError, AudioWarning, OutputError
+from ssgan_core.files import write_bytes
 from ssgan_core.interfaces import CHANNELS, AudioSpec
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc"})
 """Suffixes (lower case) that folder scans treat as audio."""
+
+UNSUPPORTED_AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp3", ".m4a", ".aac", ".wma", ".mp4", ".ape", ".alac", ".amr"}
+)
+"""Audio suffixes libsndfile does not read here: folder scans skip them and say so."""
+
+SAMPLE_RATE_RANGE = (1000, 768_000)
+"""Plausible file sample rates in Hz; outside it the header is broken or the file is not audio."""
 
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 Subtype = Literal["PCM_16", "PCM_24", "FLOAT"]
@@ -67,15 +78,30 @@ def read_audio(path: str | Path, spec: AudioSpec, *, downmix: bool = False) -> n
         raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from None
     if size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (the file exists but cannot be read)")
     try:
         with sf.SoundFile(str(path)) as f:
             rate, channels, total = f.samplerate, f.channels, f.frames
+            _check_rate(path, rate)
             wanted = math.ceil(spec.num_samples * rate / spec.sample_rate) + _RESAMPLE_MARGIN
             data = f.read(frames=min(total, wanted) if total > 0 else -1, dtype="float32", always_2d=True)
+            log = f.extra_info
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(path, _describe(exc)) from None
+    except PermissionError:
+        raise AudioError(path, "permission denied (the file exists but cannot be read)") from None
     except OSError as exc:
         raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if _cut_short(log):
+        warnings.warn(
+            AudioWarning(
+                path,
+                f"is cut short: its header promises more audio than the file holds "
+                f"(read the {total} frames present)",
+            ),
+            stacklevel=2,
+        )
     if data.shape[0] == 0:
         raise AudioError(path, "contains no audio frames")
     if not np.isfinite(data).all():
@@ -91,6 +117,23 @@ def read_audio(path: str | Path, spec: AudioSpec, *, downmix: bool = False) -> n
         data = resample(data, rate, spec.sample_rate, axis=0)
     stereo = np.repeat(data.T, CHANNELS, axis=0) if data.shape[1] == 1 else data.T
     return fit_length(stereo, spec.num_samples)
+
+
+_DATA_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _cut_short(log: str) -> bool:
+    """Whether libsndfile's header log says the data chunk is shorter than declared."""
+    match = _DATA_SIZE.search(log)
+    return match is not None and int(match.group(2)) < int(match.group(1))
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    low, high = SAMPLE_RATE_RANGE
+    if not low <= rate <= high:
+        raise AudioError(
+            path, f"sample rate {rate} Hz is implausible (expected {low} to {high} Hz); the header is broken"
+        )
 
 
 def resample(audio: np.ndarray, rate: int, target: int, axis: int = -1) -> np.ndarray:
@@ -130,16 +173,15 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     if subtype != "FLOAT":
         data = np.clip(data, -1.0, 1.0)
     frames = data.T if data.ndim == 2 else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    buffer = io.BytesIO()  # encoded in memory: libsndfile's writes to a full disk fail obscurely
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as handle:
-            sf.write(handle, frames, int(sample_rate), subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-        tmp.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise AudioError(path, f"cannot write audio ({reason})") from None
+        sf.write(buffer, frames, int(sample_rate), subtype=subtype, format=fmt)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(path, f"cannot write audio ({exc})") from None
+    try:
+        write_bytes(path, buffer.getbuffer())
+    except OutputError as exc:
+        raise AudioError(path, exc.reason) from None
     return path
 
 
@@ -157,13 +199,13 @@ def find_audio_files(paths: Iterable[str | Path], recursive: bool = True) -> lis
         path = Path(raw)
         if path.is_dir():
             walk = path.rglob("*") if recursive else path.glob("*")
-            candidates = sorted(
+            visible = [
                 p
                 for p in walk
-                if p.suffix.lower() in AUDIO_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and p.is_file()
-            )
+                if not any(part.startswith(".") for part in p.relative_to(path).parts) and p.is_file()
+            ]
+            candidates = sorted(p for p in visible if p.suffix.lower() in AUDIO_EXTENSIONS)
+            _warn_unsupported(path, visible)
         elif path.exists():
             candidates = [path]
         else:
@@ -174,3 +216,21 @@ def find_audio_files(paths: Iterable[str | Path], recursive: bool = True) -> lis
                 seen.add(key)
                 found.append(p)
     return found
+
+
+def _warn_unsupported(folder: Path, files: list[Path]) -> None:
+    """One warning per folder for audio files of a format that cannot be read (e.g. MP3)."""
+    counts: dict[str, int] = {}
+    for p in files:
+        suffix = p.suffix.lower()
+        if suffix in UNSUPPORTED_AUDIO_EXTENSIONS:
+            counts[suffix] = counts.get(suffix, 0) + 1
+    if counts:
+        listed = ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items()))
+        warnings.warn(
+            AudioWarning(
+                folder,
+                f"skipped {listed} file(s): format not readable here (convert to WAV or FLAC)",
+            ),
+            stacklevel=3,
+        )

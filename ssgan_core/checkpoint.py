@@ -10,7 +10,13 @@ Payload (``FORMAT``, version ``FORMAT_VERSION``)::
      "config": <resolved run config, JSON types>,
      "generator": state_dict, "critic": state_dict | None,
      "optimizers": {...}, "schedulers": {...}, "epoch": int, "step": int,
-     "rng": {...}, "best": {...}, "early_stopping": {...}, ...}
+     "rng": {...}, "best": {...}, "early_stopping": {...},
+     "weights_hash": {"generator": <hex>, "critic": <hex>}, ...}
+
+``weights_hash`` holds a BLAKE2b digest of each network's tensors (names, dtypes,
+shapes and bytes), written on save and checked on load, so flipped bits in a file
+that still unpickles are reported instead of generating noise. Files written before
+the hash existed have none and load as before.
 
 Only ``format``, ``format_version``, ``config`` and ``generator`` are required: an
 imported generator-only checkpoint (critic ``None``) is enough to generate.
@@ -18,7 +24,7 @@ imported generator-only checkpoint (critic ``None``) is enough to generate.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import pickle
 import zipfile
@@ -28,6 +34,7 @@ from typing import Any
 import torch
 
 from ssgan_core.errors import CheckpointError
+from ssgan_core.files import atomic_write
 
 FORMAT = "ssgan-checkpoint"
 FORMAT_VERSION = 1
@@ -35,6 +42,9 @@ REQUIRED_KEYS = ("config", "generator")
 BEST = "best.ckpt"
 LAST = "last.ckpt"
 CHECKPOINT_DIR = "checkpoints"
+HASH_KEY = "weights_hash"
+HASHED = ("generator", "critic")
+"""Payload entries whose tensors are hashed."""
 
 
 def new_payload(config: dict[str, Any], generator: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -49,41 +59,60 @@ def new_payload(config: dict[str, Any], generator: dict[str, Any], **fields: Any
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically: temp file, fsync, rename.
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename), with weight hashes.
 
-    A crash or kill mid-write leaves the previous file intact, never a half file.
+    A crash or kill mid-write leaves the previous file intact, never a half file; a full
+    disk is an :class:`~ssgan_core.errors.OutputError` naming the file.
     """
     path = Path(path)
     if payload.get("format") != FORMAT:
         payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    payload = {**payload, HASH_KEY: weights_hashes(payload)}
+    with atomic_write(path, durable=True) as handle:
+        try:
+            torch.save(payload, handle)
+        except RuntimeError as exc:  # torch hides the writer's OSError (e.g. ENOSPC) behind its own
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
     return path
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def weights_hashes(payload: dict[str, Any]) -> dict[str, str]:
+    """Digest of every hashed network present in ``payload``."""
+    return {key: state_dict_digest(payload[key]) for key in HASHED if isinstance(payload.get(key), dict)}
+
+
+def state_dict_digest(state: dict[str, Any]) -> str:
+    """BLAKE2b over each tensor's name, dtype, shape and raw bytes, in name order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(state):
+        value = state[name]
+        digest.update(str(name).encode() + b"\0")
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().to("cpu").contiguous().reshape(-1)
+            digest.update(f"{flat.dtype}{tuple(value.shape)}".encode())
+            if flat.numel():
+                digest.update(flat.view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def verify_weights(path: Path, payload: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose weights no longer match the hashes saved with them."""
+    stored = payload.get(HASH_KEY)
+    if stored is None:
+        return  # written before hashes existed
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{path}: damaged checkpoint ({HASH_KEY} is not a table)")
+    for key, expected in stored.items():
+        state = payload.get(key)
+        if not isinstance(state, dict) or state_dict_digest(state) != expected:
+            raise CheckpointError(
+                f"{path}: the {key} weights do not match the hash saved with them; the file is damaged "
+                "(disk or copy error). Use another checkpoint, e.g. best.ckpt or last.ckpt of the run"
+            )
 
 
 def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
@@ -93,17 +122,21 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, expected a .ckpt file")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path}: cannot read checkpoint (permission denied)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        refused = next((ln.strip() for ln in text.splitlines() if "allowed global" in ln), None)
-        if refused is None:
+        if "global" not in text.lower():  # random bytes: "Unsupported operand", truncation: EOF
             raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated)") from None
         raise CheckpointError(
-            f"{path}: refused to load: the file holds Python objects, not only tensors and plain data "
-            f"({refused.split('. ')[0].removeprefix('WeightsUnpickler error: ')}); ssgan checkpoints never do"
+            f"{path}: refused to load: the file asks to import Python objects, which a weights-only "
+            f"load never runs ({_refusal_detail(text)}); ssgan checkpoints hold only tensors and plain "
+            "data, so this file is not from ssgan and may be malicious"
         ) from None
+    except PermissionError:
+        raise CheckpointError(f"{path}: cannot read checkpoint (permission denied)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (corrupt or truncated): {_first_line(exc)}"
@@ -126,7 +159,17 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
     missing = [k for k in REQUIRED_KEYS if not isinstance(payload.get(k), dict)]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    verify_weights(path, payload)
     return payload
+
+
+def _refusal_detail(text: str) -> str:
+    """The line of torch's long refusal that says what was refused."""
+    markers = ("GLOBAL", "global")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if any(m in ln for m in markers) and "PyTorch 2.6" not in ln), "")
+    detail = detail.removeprefix("WeightsUnpickler error: ").split(". Please")[0]
+    return detail.rstrip(".") or "unsupported pickle content"
 
 
 def find_checkpoint(path: str | Path) -> Path:

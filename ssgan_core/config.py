@@ -23,6 +23,10 @@ from ssgan_core.errors import ConfigError, SsganError
 from ssgan_core.interfaces import AudioSpec
 from ssgan_core.registry import UnknownPartError
 
+MAX_SEED = 2**32 - 1
+"""Largest seed: torch accepts up to 2**64 - 1, but ``seed + 2`` and numpy's legacy seeding
+must fit too, and 2**32 seeds are plenty."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -167,7 +171,7 @@ class OutputConfig(_Strict):
 class RunConfig(_Strict):
     """Everything that defines a run. Saved as ``config.json`` beside every checkpoint."""
 
-    seed: int = Field(0, description="Seeds data split, init, latents and noise.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds data split, init, latents and noise.")
     preset: str | None = Field(None, description="Preset this config started from (informational).")
     audio: AudioConfig = Field(default_factory=AudioConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -357,10 +361,13 @@ def resolve_config(
         host = get_host()
     file_data = load_config_file(config_file) if config_file else {}
     preset = preset or file_data.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"{config_file}: preset: expected a preset name (a string), got {preset!r}")
     data: dict[str, Any] = RunConfig().model_dump(mode="json")
     if preset:
         if preset not in host.presets:
-            raise ConfigError(str(UnknownPartError("preset", preset, list(host.presets))))
+            failed = host.failure_notes() if hasattr(host, "failure_notes") else []
+            raise ConfigError(str(UnknownPartError("preset", preset, list(host.presets), failed)))
         data = deep_merge(data, host.presets[preset].config)
         data["preset"] = preset
     data = deep_merge(data, file_data)

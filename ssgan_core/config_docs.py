@@ -5,7 +5,8 @@ Regenerate with ``ssgan config docs > docs/config.md``; a test checks it is curr
 
 from __future__ import annotations
 
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -27,7 +28,12 @@ Part sections (`transform`, `generator`, `critic`, `inverter`, `data.source`) ho
 `name` picking the plugin plus that plugin's options, listed per plugin below.
 Changing a part's `name` (for example `--set transform.name=logfreq`) starts that
 section from the new plugin's defaults. `losses` maps loss plugin names to their
-options; every term has a `weight` and weight 0 switches it off.
+options; every term has a `weight` and weight 0 switches it off. A preset or file's
+`losses` table merges over the default one: naming a term sets its options, the
+default terms stay (switch one off with `weight = 0`).
+
+The type column gives a field's bounds (`≥ 0`) and, for a choice, its values; a value
+outside them is refused with an error naming the field.
 """
 
 
@@ -46,10 +52,34 @@ def _default(field: FieldInfo) -> str:
     return f"`{text}`"
 
 
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
 def _type(field: FieldInfo) -> str:
+    """The annotation in words, with a Literal's values and the field's bounds."""
     ann = field.annotation
-    text = getattr(ann, "__name__", None) or str(ann)
-    return text.replace("typing.", "").replace("pathlib.", "").replace("|", "or")
+    if get_origin(ann) is Literal:
+        text = "one of " + ", ".join(f"`{v}`" for v in get_args(ann))
+    elif get_origin(ann) in (Union, UnionType) and any(get_origin(a) is Literal for a in get_args(ann)):
+        text = " or ".join(
+            "one of " + ", ".join(f"`{v}`" for v in get_args(a)) if get_origin(a) is Literal else _name(a)
+            for a in get_args(ann)
+        )
+    else:
+        text = _name(ann)
+    bounds = [
+        f"{sign} {getattr(meta, attr)}"
+        for meta in field.metadata
+        for attr, sign in _BOUNDS
+        if getattr(meta, attr, None) is not None
+    ]
+    return ", ".join([text, *bounds])
+
+
+def _name(ann: Any) -> str:
+    text = getattr(ann, "__name__", None) if get_origin(ann) is None else None
+    text = text or str(ann)
+    return text.replace("typing.", "").replace("pathlib.", "").replace("|", "or").replace("NoneType", "None")
 
 
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ssgan_core.config import RunConfig
-from ssgan_core.errors import AudioError, InputError
+from ssgan_core.errors import AudioError, InputError, OutputError
+from ssgan_core.files import atomic_write, ensure_folder, remove_leftovers, write_text
 from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
 CACHE_FORMAT = 2
@@ -165,11 +165,20 @@ def load_cached(cache_dir: Path, key: str) -> EncodedDataset | None:
     return EncodedDataset(torch.from_numpy(array), list(meta["names"]), skipped, key, from_cache=True)
 
 
+def prepare_cache_dir(cache_dir: Path) -> Path:
+    """Check ``data.cache_dir`` is a usable folder and drop temp files of killed encoders."""
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError(f"data.cache_dir: {cache_dir} is a file, not a folder")
+    try:
+        ensure_folder(cache_dir, "data.cache_dir")
+    except OutputError as exc:
+        raise InputError(f"data.cache_dir: {exc}") from None
+    remove_leftovers(cache_dir)
+    return cache_dir
+
+
 def _save_cache(cache_dir: Path, key: str, data: EncodedDataset, info: dict[str, Any]) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{key}.npy.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.save(fh, data.images.numpy(), allow_pickle=False)
+    """Array first, then its metadata: a reader needs both, so a kill between them is harmless."""
     meta = {
         "key": key,
         **info,
@@ -177,10 +186,9 @@ def _save_cache(cache_dir: Path, key: str, data: EncodedDataset, info: dict[str,
         "names": data.names,
         "skipped": [[s.name, s.reason] for s in data.skipped],
     }
-    tmp_meta = cache_dir / f".{key}.json.tmp-{os.getpid()}"
-    tmp_meta.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, cache_dir / f"{key}.npy")
-    os.replace(tmp_meta, cache_dir / f"{key}.json")
+    with atomic_write(cache_dir / f"{key}.npy") as fh:
+        np.save(fh, data.images.numpy(), allow_pickle=False)
+    write_text(cache_dir / f"{key}.json", json.dumps(meta, indent=1))
 
 
 def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
@@ -259,6 +267,7 @@ def encode_dataset(
 ) -> EncodedDataset:
     """Cached :func:`encode_clips`: reuse ``<cache_dir>/<key>.npy`` when present."""
     if cache_dir is not None:
+        prepare_cache_dir(cache_dir)
         cached = load_cached(cache_dir, key)
         if cached is not None:
             return cached

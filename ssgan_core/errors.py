@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 class SsganError(Exception):
-    """Base class for errors caused by input, config or environment, not by a bug."""
+    """Base class for errors caused by input, config or environment, not by a bug.
+
+    ``exit_code`` is what the CLI exits with: 2 (bad input, like a usage error) unless a
+    subclass says otherwise (a diverged training run is 1: the input was fine).
+    """
+
+    exit_code = 2
 
 
 class ConfigError(SsganError):
@@ -25,3 +31,19 @@ class InputError(SsganError):
 
 class CheckpointError(SsganError):
     """A checkpoint is missing, corrupt, or does not match the config."""
+
+
+class OutputError(SsganError):
+    """A file or folder could not be written (full disk, read-only, a file in the way)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class AudioWarning(UserWarning):
+    """An audio file was read, but something about it deserves a word (e.g. cut short)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason

@@ -8,6 +8,7 @@ batches, then ``transform.decode`` and the inverter, and returns images and audi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from ssgan_core.checkpoint import find_checkpoint, load_checkpoint
 from ssgan_core.config import PartConfig, RunConfig, deep_merge, validate_config
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError
+from ssgan_core.files import ensure_folder
 from ssgan_core.interfaces import AudioSpec, Generator, Inverter, Transform
 
 
@@ -34,6 +36,27 @@ def _host(host: Any) -> Any:
 def build_part(kind: str, section: PartConfig, audio: AudioSpec, host: Any = None) -> Any:
     """One part from its config section (``{"name": ..., **options}``) through the registry."""
     return _host(host).registry(kind).create(section.name, section.options, audio)
+
+
+def build_all_parts(cfg: RunConfig, host: Any = None) -> list[str]:
+    """Build every part a config names, as training would; returns ``kind name`` for each.
+
+    ``ssgan config show --check`` uses it so a preset whose options a plugin's factory
+    refuses fails before a run, with the part's name (any factory error is a ConfigError).
+    """
+    audio = cfg.audio.spec()
+    built = []
+    for kind, section in (
+        ("dataset", cfg.data.source),
+        ("transform", cfg.transform),
+        ("generator", cfg.generator),
+        ("critic", cfg.critic),
+        ("inverter", cfg.inverter),
+    ):
+        build_part(kind, section, audio, host)
+        built.append(f"{kind} {section.name}")
+    terms, _ = build_losses(cfg, host)
+    return built + [f"loss {name}" for name in terms]
 
 
 def build_losses(cfg: RunConfig, host: Any = None) -> tuple[dict[str, Any], dict[str, float]]:
@@ -79,7 +102,7 @@ def write_wavs(
     """One WAV per clip of ``audio (N, 2, samples)``: ``<prefix>_<index:03d>.wav``."""
     from ssgan_core.audio import write_audio
 
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     paths = []
     for i, clip in enumerate(audio.numpy().astype(np.float32)):
         path = folder / f"{prefix}_{start + i:03d}.wav"
@@ -166,12 +189,32 @@ def load_generation_model(
 @torch.no_grad()
 def generate_images(model: GenerationModel, n: int, *, seed: int = 0, batch_size: int = 16) -> Tensor:
     """``n`` images from seeded latents; the same seed gives the same images on any batch size."""
+    return torch.cat(
+        [batch.images for batch in iter_generated(model, n, seed=seed, batch_size=batch_size, audio=False)]
+    )
+
+
+@torch.no_grad()
+def iter_generated(
+    model: GenerationModel, n: int, *, seed: int = 0, batch_size: int = 16, audio: bool = True
+) -> Iterator[Generated]:
+    """``n`` clips in batches of ``batch_size``, so callers can write each batch and drop it.
+
+    All latents are drawn first (``n * latent_dim`` floats), so the clips equal those of
+    one big batch whatever ``batch_size`` is. Without ``audio`` only images are made.
+    """
     if n < 1:
         raise InputError(f"number of clips must be at least 1 (got {n})")
     latents = model.generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     model.generator.eval()
-    out = [model.generator(z.to(model.device)).float().cpu() for z in latents.split(batch_size)]
-    return torch.cat(out)
+    for z in latents.split(batch_size):
+        images = model.generator(z.to(model.device)).float().cpu()
+        sound = (
+            render_audio(images, model.transform, model.inverter, device=model.device, batch_size=batch_size)
+            if audio
+            else torch.empty(0)
+        )
+        yield Generated(images, sound)
 
 
 def generate(model: GenerationModel, n: int, *, seed: int = 0, batch_size: int = 16) -> Generated:

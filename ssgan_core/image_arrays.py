@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -46,3 +48,43 @@ def load_image_array(path: Path) -> tuple[np.ndarray, bool]:
     if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
         raise InputError(f"{path}: values span [{low:.4g}, {high:.4g}]; images must lie in [-1, 1]")
     return np.clip(batch, -1.0, 1.0), batched
+
+
+class NpyStream:
+    """Append float32 rows to an open binary file as a ``.npy`` array, row count fixed at the end.
+
+    Written with ordinary ``write`` calls, so a full disk raises ``OSError(ENOSPC)``
+    (a memory-mapped array dies with SIGBUS instead). The header is padded to a fixed
+    size, so :meth:`finish` can rewrite it with the final row count in place.
+    """
+
+    HEADER_BYTES = 128
+
+    def __init__(self, handle: BinaryIO, item_shape: tuple[int, ...], max_rows: int) -> None:
+        self.handle, self.item_shape, self.rows = handle, tuple(item_shape), 0
+        self._write_header(max_rows)
+
+    def append(self, rows: np.ndarray) -> None:
+        block = np.ascontiguousarray(rows, dtype="<f4")
+        if block.shape[1:] != self.item_shape:
+            raise InputError(f"rows of shape {block.shape[1:]} do not fit an array of {self.item_shape}")
+        self.handle.write(block.tobytes())
+        self.rows += len(block)
+
+    def finish(self) -> tuple[int, ...]:
+        """Rewrite the header with the rows written; returns the array's shape."""
+        end = self.handle.tell()
+        self.handle.seek(0)
+        self._write_header(self.rows)
+        self.handle.seek(end)
+        self.handle.truncate()
+        return (self.rows, *self.item_shape)
+
+    def _write_header(self, rows: int) -> None:
+        shape = (rows, *self.item_shape)
+        text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"
+        room = self.HEADER_BYTES - 10 - 1  # magic + version + length field; newline at the end
+        if len(text) > room:
+            raise InputError(f"array shape {shape} is too large for a .npy header")
+        self.handle.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", room + 1))
+        self.handle.write(text.ljust(room).encode("latin1") + b"\n")

@@ -77,10 +77,18 @@ class Transform(nn.Module, ABC):
 
     ``encode``: ``(B, 2, samples) -> (B, 2, 256, 256)``.
     ``decode``: ``(B, 2, 256, 256) -> (B, 2, n_fft // 2 + 1, frames)`` linear magnitude
-    matching :attr:`stft_spec`, ready for any :class:`Inverter`.
+    matching :attr:`stft_spec`, ready for any :class:`Inverter`. ``frames`` is the
+    number of STFT frames the inverter expects for ``audio.num_samples`` samples with
+    ``stft_spec``'s hop (the built-ins return 256: one per image column); an inverter
+    reads the count from the tensor, so any count consistent with ``stft_spec`` works.
     """
 
     audio: AudioSpec
+    """The clip format (sample rate, seconds, so ``num_samples``) the transform was built
+    for: the ``AudioSpec`` its factory received. Set it in ``__init__``."""
+
+    layout: str = "freq rows run from low (row 0) to high frequencies"
+    """One line for the encode sidecar: what the image's rows mean (``ssgan encode``)."""
 
     display_span: float | None = None
     """How far below an item's loudest pixel, in image units, a picture should reach

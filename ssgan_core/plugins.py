@@ -14,6 +14,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ HOOK_KIND = {
 class PluginLoadError(SsganError):
     """A plugin failed to import or register while strict loading was on."""
 
+    exit_code = 1
+
 
 @dataclass(frozen=True)
 class PluginInfo:
@@ -61,6 +64,12 @@ class PluginFailure:
     error: str
     traceback: str
 
+    @property
+    def summary(self) -> str:
+        """``ssgan-mel-plugin 0.1 (plugin 'mel'), which failed at import: ModuleNotFoundError: ...``"""
+        p = self.plugin
+        return f"{p.package} {p.version} (plugin {p.name!r}), which failed at {self.stage}: {self.error}"
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -68,6 +77,7 @@ class Preset:
     config: dict[str, Any]
     description: str
     package: str
+    version: str = ""
 
 
 @dataclass
@@ -82,6 +92,31 @@ class PluginHost:
     loaded: list[PluginInfo] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     manager: pluggy.PluginManager = field(default_factory=lambda: _new_manager())
+
+    @classmethod
+    def with_builtins(cls, *plugins: object, strict: bool = True) -> PluginHost:
+        """A host with ssgan's own parts and presets, plus ``plugins`` (objects or modules).
+
+        For a plugin's tests: ``host = PluginHost.with_builtins(my_plugin)`` gives the
+        built-in transforms, losses, ... beside yours, without installed entry points.
+        Strict by default, so a broken plugin fails the test with its error.
+        """
+        host = cls(strict=strict)
+        for ep in _entry_points():
+            dist = getattr(ep, "dist", None)
+            if dist is None or _normalise(dist.metadata["Name"]) != OWN_DISTRIBUTION:
+                continue
+            info = PluginInfo(ep.name, dist.metadata["Name"], dist.version)
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                host._fail(info, "import", exc)
+                continue
+            host.add_plugin(plugin, info)
+        for plugin in plugins:
+            name = getattr(plugin, "__name__", type(plugin).__name__)
+            host.add_plugin(plugin, PluginInfo(name, name, "test"))
+        return host
 
     def registry(self, kind: str) -> Registry:
         try:
@@ -113,7 +148,7 @@ class PluginHost:
             def register_preset(name: str, config: dict[str, Any], description: str = "") -> None:
                 if not isinstance(config, dict):
                     raise TypeError(f"preset {name!r} config must be a dict, got {type(config).__name__}")
-                self.presets[name] = Preset(name, config, description, info.package)
+                self.presets[name] = Preset(name, config, description, info.package, info.version)
 
             return register_preset
         kind = HOOK_KIND[hook_name]
@@ -152,7 +187,17 @@ class PluginHost:
                 f"plugin {info.name!r} ({info.package} {info.version}) failed at {stage}: {failure.error}"
             ) from exc
         self.failures.append(failure)
+        for registry in self.registries.values():
+            registry.failed_plugins.append(failure.summary)
+        if os.environ.get("SSGAN_DEBUG"):
+            sys.stderr.write(
+                f"ssgan: plugin {info.name!r} ({info.package}) failed at {stage}:\n{failure.traceback}"
+            )
         return False
+
+    def failure_notes(self) -> list[str]:
+        """One phrase per failed plugin, for unknown-name errors."""
+        return [f.summary for f in self.failures]
 
     def load_entry_points(self) -> None:
         allowed = _allowed_external()

@@ -8,9 +8,7 @@ low frequencies at the bottom, coloured with a magma-like map.
 from __future__ import annotations
 
 import math
-import os
 import struct
-import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ssgan_core.errors import InputError
+from ssgan_core.files import write_bytes
 
 # Anchor colours of matplotlib's "magma" at 0, 1/8, ..., 1; linear in between.
 _MAGMA_ANCHORS = np.array(
@@ -80,16 +79,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Write pixels to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    data = encode_png(rgb)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes(path, encode_png(rgb))
 
 
 def spectrogram_grid(images: Any, *, columns: int | None = None, span: float | None = None) -> np.ndarray:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ssgan_core.errors import SsganError
+from ssgan_core.errors import ConfigError, SsganError
 from ssgan_core.interfaces import PART_KINDS, AudioSpec
 
 
@@ -44,25 +45,38 @@ class Entry:
 class UnknownPartError(SsganError, LookupError):
     """Raised for a name no plugin registered."""
 
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+    def __init__(
+        self, kind: str, name: str, known: list[str], failed: list[str] | tuple[str, ...] = ()
+    ) -> None:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         choices = ", ".join(sorted(known)) or "none installed"
+        broken = "".join(f" {name!r} may come from {f}." for f in failed)
         super().__init__(
-            f"Unknown {kind} {name!r}.{hint} Installed {kind}s: {choices}. "
+            f"Unknown {kind} {name!r}.{hint} Installed {plural(kind)}: {choices}.{broken} "
             "Run `ssgan list-plugins` to see every part and the package providing it."
         )
         self.kind, self.name, self.suggestions = kind, name, close
 
 
+def plural(kind: str) -> str:
+    """``loss`` -> ``losses``, ``transform`` -> ``transforms``."""
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
 class Registry:
-    """All parts of one kind, by name."""
+    """All parts of one kind, by name.
+
+    ``failed_plugins`` (filled by the plugin host) describes plugins that failed to load,
+    so an unknown name can say where it may have come from.
+    """
 
     def __init__(self, kind: str) -> None:
         if kind not in PART_KINDS:
             raise ValueError(f"unknown part kind {kind!r}; expected one of {list(PART_KINDS)}")
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        self.failed_plugins: list[str] = []
 
     def add(self, entry: Entry) -> None:
         existing = self._entries.get(entry.name)
@@ -78,7 +92,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownPartError(self.kind, name, list(self._entries)) from None
+            raise UnknownPartError(self.kind, name, list(self._entries), self.failed_plugins) from None
 
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted names matching a shell-style wildcard, e.g. ``"paper-*"``."""
@@ -98,10 +112,34 @@ class Registry:
         return self.get(name).options.model_validate(options)
 
     def create(self, name: str, options: BaseModel | dict[str, Any], audio: AudioSpec) -> Any:
-        """Build a part, checking it is of the kind this registry holds."""
+        """Build a part, checking it is of the kind this registry holds.
+
+        Bad options (the options model refuses them) and any exception a factory raises
+        become a :class:`ConfigError` naming the kind, the part and its options, so a
+        plugin's ``ValueError("bands must be even")`` reaches the user as one line.
+        """
         entry = self.get(name)
-        opts = options if isinstance(options, entry.options) else self.validate(name, dict(options))  # type: ignore[arg-type]
-        part = entry.factory(opts, audio)
+        if isinstance(options, entry.options):
+            opts = options
+        else:
+            try:
+                opts = self.validate(name, dict(options))  # type: ignore[arg-type]
+            except ValidationError as exc:
+                from ssgan_core.config import format_validation_error
+
+                raise ConfigError(format_validation_error(exc, prefix=self.kind)) from None
+        try:
+            part = entry.factory(opts, audio)
+        except SsganError:
+            raise
+        except Exception as exc:
+            if os.environ.get("SSGAN_DEBUG"):
+                raise
+            given = ", ".join(f"{k}={v!r}" for k, v in opts.model_dump().items()) or "no options"
+            raise ConfigError(
+                f"{self.kind} {name!r} (from {entry.package}) could not be built with {given}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         if self.kind == "loss" and hasattr(opts, "weight"):
             part.weight = float(opts.weight)  # the config owns a term's weight
         base = PART_KINDS[self.kind]

@@ -45,6 +45,7 @@ from ssgan_core.config import OptimizerConfig, RunConfig, dump_config, validate_
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
+from ssgan_core.files import ensure_folder, remove_leftovers, write_text
 from ssgan_core.generation import build_losses, build_part, render_audio, write_wavs
 from ssgan_core.health import check_period, image_stats, ranking_auc
 from ssgan_core.interfaces import Critic, Generator, LossContext, LossTerm
@@ -60,6 +61,8 @@ HELD_DTYPE = torch.float16
 
 class TrainingDiverged(SsganError):
     """A loss became NaN or infinite; the update was not applied."""
+
+    exit_code = 1
 
 
 # --------------------------------------------------------------------------- one step
@@ -311,6 +314,7 @@ class Trainer:
         self.names: list[str] | None = None  # clip names of the prepared dataset
         self.history: list[dict[str, Any]] = []  # metrics lines, for the health checks
         self._interrupted = False
+        self.stop_signal: int | None = None  # the signal that interrupted fit(), if any
 
     # ----------------------------------------------------------------- construction
 
@@ -326,19 +330,25 @@ class Trainer:
     ) -> Trainer:
         """A new run in ``run_dir`` (default ``<runs_dir>/<run_name or preset-timestamp>``)."""
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and not run_dir.is_dir():
+            raise InputError(f"run directory {run_dir} is a file; choose another --name or --run-dir")
+        restart = run_dir.exists() and any(run_dir.iterdir())
+        if restart and not never_checkpointed(run_dir):
             raise InputError(
                 f"run directory {run_dir} already exists; choose another --name, or continue it with "
                 f"`ssgan train --resume {run_dir}`"
             )
         trainer = cls(cfg, run_dir, host=host, device=device, reporter=reporter)
+        if restart:
+            trainer.reporter.message(f"{run_dir} stopped before its first checkpoint; starting it over")
+            trainer._clear_unstarted()
         if cfg.training.init_from is not None:
             trainer.initialise_from(cfg.training.init_from)
         trainer.prepare()  # data problems surface before anything is written
-        (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        ensure_folder(run_dir / CHECKPOINT_DIR, "run directory")
         text = json.dumps(dump_config(cfg), indent=2)
-        (run_dir / CONFIG_FILE).write_text(text)
-        (run_dir / CHECKPOINT_DIR / CONFIG_FILE).write_text(text)
+        write_text(run_dir / CONFIG_FILE, text)
+        write_text(run_dir / CHECKPOINT_DIR / CONFIG_FILE, text)
         return trainer
 
     @classmethod
@@ -350,16 +360,25 @@ class Trainer:
         device: str | None = None,
         reporter: Reporter | None = None,
     ) -> Trainer:
-        """Continue a run from its ``checkpoints/last.ckpt``, exactly where it was saved."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise InputError(f"--resume {run_dir}: no such run directory")
+        """Continue a run from its ``checkpoints/last.ckpt``, exactly where it was saved.
+
+        A run killed before its first checkpoint starts over from its saved config.
+        """
+        run_dir = run_dir_of(Path(run_dir))
         path = run_dir / CHECKPOINT_DIR / LAST
         if not path.exists():
-            raise CheckpointError(
-                f"{run_dir}: no {CHECKPOINT_DIR}/{LAST} to resume from (the run stopped before its first "
-                "checkpoint); start it again"
-            )
+            saved = run_dir / CONFIG_FILE
+            if not saved.is_file():
+                raise CheckpointError(
+                    f"{run_dir}: no {CHECKPOINT_DIR}/{LAST} and no {CONFIG_FILE}; not an ssgan run directory"
+                )
+            try:
+                cfg = validate_config(json.loads(saved.read_text()), host)
+            except (ValueError, OSError) as exc:
+                raise CheckpointError(f"{saved}: unreadable run config ({exc})") from None
+            return cls.start(cfg, run_dir, host=host, device=device, reporter=reporter)
+        for folder in (run_dir / CHECKPOINT_DIR, run_dir / PREVIEW_DIR):
+            remove_leftovers(folder)
         payload = load_checkpoint(path)
         if payload.get("critic") is None or "position" not in payload:
             raise CheckpointError(
@@ -474,6 +493,15 @@ class Trainer:
             raise CheckpointError(
                 f"{path}: cannot restore training state: {type(exc).__name__}: {exc}"
             ) from None
+
+    def _clear_unstarted(self) -> None:
+        """Remove what a run killed before its first checkpoint wrote (metrics, previews)."""
+        (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
+        for folder in (self.run_dir / PREVIEW_DIR, self.run_dir / CHECKPOINT_DIR):
+            if folder.is_dir():
+                for entry in folder.iterdir():
+                    if entry.is_file():
+                        entry.unlink()
 
     def save(self, *, best: bool = False) -> None:
         payload = self.state()
@@ -757,15 +785,19 @@ class Trainer:
             fh.write(json.dumps(metrics) + "\n")
 
     def _trim_metrics(self) -> None:
-        """Drop lines of epochs after the checkpoint (written just before a kill)."""
+        """Keep only whole lines of epochs the checkpoint holds: a kill can leave a line of a
+        later epoch, or half a line, at the end."""
         path = self.run_dir / METRICS_FILE
         if not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln).get("epoch", 0) <= self.epoch]
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        epochs = [_metrics_epoch(ln) for ln in lines]
+        kept = [
+            ln for ln, epoch in zip(lines, epochs, strict=True) if epoch is not None and epoch <= self.epoch
+        ]
         self.history = [json.loads(ln) for ln in kept]
         if len(kept) != len(lines):
-            path.write_text("".join(ln + "\n" for ln in kept))
+            write_text(path, "".join(ln + "\n" for ln in kept))
 
     def _result(self, status: str) -> TrainResult:
         return TrainResult(
@@ -773,19 +805,60 @@ class Trainer:
         )
 
     def _catch_ctrl_c(self) -> Callable[[], None]:
-        """First Ctrl-C: finish the current step, save, return. A second one aborts at once."""
+        """First Ctrl-C or SIGTERM (what schedulers send): finish the current step, save,
+        return. A second one aborts at once."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = signal.getsignal(signal.SIGINT)
+        caught = (signal.SIGINT, signal.SIGTERM)
+        previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in caught}
 
         def handler(signum: int, frame: Any) -> None:
             self._interrupted = True
-            signal.signal(signal.SIGINT, previous)
-            self.reporter.message("stopping after this step (Ctrl-C again to abort without saving)")
+            self.stop_signal = signum
+            signal.signal(signum, previous[signum])
+            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            self.reporter.message(f"stopping after this step ({name} again to abort without saving)")
 
-        signal.signal(signal.SIGINT, handler)
+        for sig in caught:
+            signal.signal(sig, handler)
 
         def restore() -> None:
-            signal.signal(signal.SIGINT, previous)
+            for sig in caught:
+                signal.signal(sig, previous[sig])
 
         return restore
+
+
+def _metrics_epoch(line: str) -> int | None:
+    """The epoch of one metrics.jsonl line, or ``None`` for a half-written or foreign line."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    epoch = record.get("epoch") if isinstance(record, dict) else None
+    return epoch if isinstance(epoch, int) else None
+
+
+RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, PREVIEW_DIR, CHECKPOINT_DIR})
+"""What a run directory holds; a folder with anything else is never cleared."""
+
+
+def never_checkpointed(run_dir: Path) -> bool:
+    """A run folder written by a start that was killed before its first checkpoint."""
+    if not (run_dir / CONFIG_FILE).is_file():
+        return False
+    if any(entry.name not in RUN_ENTRIES for entry in run_dir.iterdir()):
+        return False
+    folder = run_dir / CHECKPOINT_DIR
+    return not folder.is_dir() or not any(folder.glob("*.ckpt"))
+
+
+def run_dir_of(path: Path) -> Path:
+    """The run directory of ``--resume PATH``: the folder itself, or the run a checkpoint is in."""
+    if path.is_file() and path.parent.name == CHECKPOINT_DIR:
+        return path.parent.parent
+    if path.is_file():
+        raise InputError(f"--resume {path}: expected a run directory (the folder holding {CHECKPOINT_DIR}/)")
+    if not path.is_dir():
+        raise InputError(f"--resume {path}: no such run directory")
+    return path

@@ -63,7 +63,7 @@ def test_encode_nothing_readable_fails(tmp_path: Path) -> None:
     (tmp_path / "a.wav").write_bytes(b"")
     (tmp_path / "b.wav").write_text("text")
     result = run("encode", tmp_path, "-o", tmp_path / "out.npy")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nothing could be encoded" in result.output and "empty" in result.output
     assert not (tmp_path / "out.npy").exists()
     assert not list(tmp_path.glob(".*partial*"))

@@ -69,4 +69,4 @@ def test_train_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "--resume" in result.output
 
     result = runner.invoke(app, ["generate", str(tmp_path / "nope")])
-    assert result.exit_code == 1 and "no such run directory" in result.output
+    assert result.exit_code == 2 and "no such run directory" in result.output

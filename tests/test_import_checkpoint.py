@@ -169,5 +169,5 @@ def test_cli_errors_are_one_line(tmp_path):
     result = runner.invoke(app, ["import-checkpoint", str(source), "-o", str(existing)])
     assert result.exit_code == 2 and "--force" in result.output
     result = runner.invoke(app, ["import-checkpoint", str(tmp_path / "nope.pth"), "-o", str(tmp_path / "a")])
-    assert result.exit_code == 1 and "no such file" in result.output
+    assert result.exit_code == 2 and "no such file" in result.output
     assert "Traceback" not in result.output

@@ -167,6 +167,10 @@ class LogFreqTransform(Transform):
         self.n_fft = options.n_fft
         self.num_samples = audio.num_samples
         self.display_span = min(2.0, 2.0 * DISPLAY_DB / (options.db_max - options.db_min))
+        self.layout = (
+            f"freq rows are log-spaced bands centred from {options.fmin:g} Hz (row 0) "
+            f"to {options.fmax:g} Hz (row 255)"
+        )
         self.hop = frame_hop(self.num_samples)
         if self.hop > self.n_fft // 2:
             raise ConfigError(

@@ -126,6 +126,11 @@ class StftDbTransform(Transform):
         return min(2.0, 2.0 * (o.top_db or 80.0) / (o.level_max_db - o.level_min_db))
 
     @property
+    def layout(self) -> str:  # type: ignore[override]
+        step = self.audio.sample_rate / self.options.n_fft
+        return f"freq row k is STFT bin k at k * {step:g} Hz (row 0 is DC), linear in frequency"
+
+    @property
     def stft_spec(self) -> StftSpec:
         n_fft = self.options.n_fft
         return StftSpec(n_fft, self.hop_length, n_fft, self.window, self.audio.num_samples, center=True)
