@@ -133,6 +133,11 @@ def write_text(path: str | Path, text: str, *, durable: bool = False) -> Path:
     return write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file name of an ssgan writer (this one or an older one)."""
+    return _LEFTOVER.match(name) is not None
+
+
 def remove_leftovers(folder: str | Path) -> list[Path]:
     """Delete temporary files in ``folder`` left by writers that no longer run.
 
