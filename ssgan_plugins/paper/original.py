@@ -40,6 +40,8 @@ def to_our_layout(kernel: Tensor) -> Tensor:
 def read_original(path: str | Path) -> dict[str, Tensor]:
     """The state dict in an original ``.pth`` file, read without executing anything."""
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
     state = read_torch_file(path, what="PyTorch state dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         if isinstance(state, Mapping) and state.get("format") == "ssgan-checkpoint":
