@@ -23,17 +23,12 @@ from rich.progress import (
 )
 
 from ssgan_core.config import RunConfig, resolve_config
-from ssgan_core.errors import AudioWarning, ConfigError, InputError, SsganError
+from ssgan_core.errors import AudioWarning, SsganError
 
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-USAGE_ERRORS = (ConfigError, InputError)
-"""Errors in what the user typed or passed: exit code 2, like a usage error. Every
-:class:`SsganError` carries its code (``exit_code``, 2 unless it is a failure of the run
-itself, such as a diverged training)."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -44,7 +44,9 @@ def show(
         from ssgan_core.generation import build_all_parts
 
         built = build_all_parts(cfg)
-        err_console.print(f"check: built {len(built)} parts ({', '.join(built)})", highlight=False)
+        err_console.print(
+            f"check: built {len(built)} parts ({', '.join(built)})", highlight=False, soft_wrap=True
+        )
 
 
 @app.command("presets")

@@ -115,32 +115,38 @@ def verify_weights(path: Path, payload: dict[str, Any]) -> None:
             )
 
 
-def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint; any problem is a :class:`CheckpointError` naming the file."""
-    path = Path(path)
+def read_torch_file(path: Path, *, map_location: Any = "cpu", what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` with every failure a :class:`CheckpointError` that says
+    which it was: missing, unreadable (permissions), corrupt, or refused (asks to import code)."""
     if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: no such {what} file")
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, expected a .ckpt file")
+        raise CheckpointError(f"{path}: is a directory, expected a {what} file")
     if not os.access(path, os.R_OK):
-        raise CheckpointError(f"{path}: cannot read checkpoint (permission denied)")
+        raise CheckpointError(f"{path}: cannot read {what} (permission denied)")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "global" not in text.lower():  # random bytes: "Unsupported operand", truncation: EOF
-            raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated)") from None
+            raise CheckpointError(f"{path}: not a readable {what} (corrupt or truncated)") from None
         raise CheckpointError(
             f"{path}: refused to load: the file asks to import Python objects, which a weights-only "
-            f"load never runs ({_refusal_detail(text)}); ssgan checkpoints hold only tensors and plain "
-            "data, so this file is not from ssgan and may be malicious"
+            f"load never runs ({_refusal_detail(text)}); a {what} needs only tensors and plain data, "
+            "so this file is damaged or not what it claims, and may be malicious"
         ) from None
     except PermissionError:
-        raise CheckpointError(f"{path}: cannot read checkpoint (permission denied)") from None
+        raise CheckpointError(f"{path}: cannot read {what} (permission denied)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
         raise CheckpointError(
-            f"{path}: not a readable checkpoint (corrupt or truncated): {_first_line(exc)}"
+            f"{path}: not a readable {what} (corrupt or truncated): {_first_line(exc)}"
         ) from None
+
+
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint; any problem is a :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    payload = read_torch_file(path, map_location=map_location)
     if not isinstance(payload, dict):
         raise CheckpointError(
             f"{path}: not an ssgan checkpoint (holds a {type(payload).__name__}, not a dict)"

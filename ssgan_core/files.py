@@ -80,10 +80,17 @@ def check_output_file(path: Path, what: str = "output file") -> Path:
         raise OutputError(path, f"{what} is an existing folder; give a file name inside it")
     ensure_folder(path.parent, f"folder of the {what}")
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise OutputError(path, f"cannot write {what} (permission denied on {path.parent})")
-    if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
-        raise OutputError(path, f"cannot overwrite {what} (permission denied)")
+        raise OutputError(path, f"cannot write {what} ({_why_not_writable(path.parent)})")
     return path
+
+
+def _why_not_writable(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+    except OSError:
+        pass
+    return f"permission denied on {folder}"
 
 
 @contextlib.contextmanager
@@ -124,6 +131,11 @@ def write_bytes(path: str | Path, data: bytes | memoryview, *, durable: bool = F
 def write_text(path: str | Path, text: str, *, durable: bool = False) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file name of an ssgan writer (this one or an older one)."""
+    return _LEFTOVER.match(name) is not None
 
 
 def remove_leftovers(folder: str | Path) -> list[Path]:

@@ -45,7 +45,7 @@ from ssgan_core.config import OptimizerConfig, RunConfig, dump_config, validate_
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
-from ssgan_core.files import ensure_folder, remove_leftovers, write_text
+from ssgan_core.files import ensure_folder, is_temp_name, remove_leftovers, write_text
 from ssgan_core.generation import build_losses, build_part, render_audio, write_wavs
 from ssgan_core.health import check_period, image_stats, ranking_auc
 from ssgan_core.interfaces import Critic, Generator, LossContext, LossTerm
@@ -377,7 +377,7 @@ class Trainer:
             except (ValueError, OSError) as exc:
                 raise CheckpointError(f"{saved}: unreadable run config ({exc})") from None
             return cls.start(cfg, run_dir, host=host, device=device, reporter=reporter)
-        for folder in (run_dir / CHECKPOINT_DIR, run_dir / PREVIEW_DIR):
+        for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / PREVIEW_DIR):
             remove_leftovers(folder)
         payload = load_checkpoint(path)
         if payload.get("critic") is None or "position" not in payload:
@@ -497,6 +497,7 @@ class Trainer:
     def _clear_unstarted(self) -> None:
         """Remove what a run killed before its first checkpoint wrote (metrics, previews)."""
         (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
+        remove_leftovers(self.run_dir)
         for folder in (self.run_dir / PREVIEW_DIR, self.run_dir / CHECKPOINT_DIR):
             if folder.is_dir():
                 for entry in folder.iterdir():
@@ -847,7 +848,7 @@ def never_checkpointed(run_dir: Path) -> bool:
     """A run folder written by a start that was killed before its first checkpoint."""
     if not (run_dir / CONFIG_FILE).is_file():
         return False
-    if any(entry.name not in RUN_ENTRIES for entry in run_dir.iterdir()):
+    if any(entry.name not in RUN_ENTRIES and not is_temp_name(entry.name) for entry in run_dir.iterdir()):
         return False
     folder = run_dir / CHECKPOINT_DIR
     return not folder.is_dir() or not any(folder.glob("*.ckpt"))

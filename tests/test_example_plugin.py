@@ -1,8 +1,10 @@
 """The example third-party plugin package: installs on its own, is found, and its parts work.
 
-The package is installed into a throw-away virtual environment that sees the system
-site-packages (so the editable ssgan, torch, ... are shared and nothing is
-downloaded); the test then drives that environment's ``ssgan`` command.
+The package is installed into a throw-away virtual environment that sees the packages
+of the interpreter running the tests (so the editable ssgan, torch, wheel, ... are shared
+and nothing is downloaded); the test then drives that environment's ``ssgan`` command.
+That works inside a virtualenv too (the usual way to run the suite), where
+``--system-site-packages`` alone would reach the *base* interpreter's packages only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,7 @@ def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=60,
     )
     python = root / "venv" / "bin" / "python"
+    _share_running_environment(python)
     source = shutil.copytree(EXAMPLE, root / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
     # The system pip, run by the venv's interpreter, installs into the venv.
     done = _run(
@@ -58,6 +62,26 @@ def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stderr
     return python
+
+
+def _share_running_environment(python: Path) -> None:
+    """Make a venv made from inside another venv see that venv's packages, not only the base's.
+
+    ``python -m venv --system-site-packages`` links to ``sys.base_prefix``; when the tests
+    run in a venv, its editable ssgan and build tools live elsewhere. A ``.pth`` file in
+    the new venv adds them with ``site.addsitedir`` (so their own ``.pth`` files, such as
+    the editable-install finder, run too), ahead of the base interpreter's packages.
+    """
+    if sys.prefix == sys.base_prefix:
+        return  # not in a venv: the system site-packages are this interpreter's
+    paths = sysconfig.get_paths()
+    mine = list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    target = Path(
+        subprocess.run([str(python), "-c", query], check=True, capture_output=True, text=True).stdout.strip()
+    )
+    lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in mine)
+    (target / "_ssgan_tests_running_env.pth").write_text(lines)
 
 
 def test_venv_sees_the_editable_ssgan_and_isolates_the_example(venv_python: Path, tmp_path: Path):

@@ -18,17 +18,15 @@ Files are read with ``torch.load(weights_only=True)``: no code from a file runs.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ssgan_core import CheckpointError, ConfigError
+from ssgan_core.checkpoint import read_torch_file
 from ssgan_plugins.paper.generator import PaperGenerator, PaperGeneratorOptions
 
 GENERATOR_PLUGIN = "paper-generator"
@@ -44,17 +42,7 @@ def read_original(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds Python objects, not a plain state dict"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch file (corrupt or truncated): {reason}"
-        ) from None
+    state = read_torch_file(path, what="PyTorch state dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         if isinstance(state, Mapping) and state.get("format") == "ssgan-checkpoint":
             raise CheckpointError(f"{path}: already an ssgan checkpoint; use it directly")
