@@ -106,11 +106,12 @@ def _summary(result: TrainResult, seconds: float, label: str, history: list[dict
         "early-stopped": "stopped early (no improvement within patience)",
     }.get(result.status, result.status)
     stopped = stopped.replace("epoch limit", f"{label} limit")
-    console.print(f"[bold]Training {stopped}[/] after {result.epochs} {label}s ({seconds / 60:.1f} min).")
+    count = f"{result.epochs} {label}{'' if result.epochs == 1 else 's'}"
+    console.print(f"[bold]Training {stopped}[/] after {count} ({seconds / 60:.1f} min).")
     if result.best_epoch is not None:
         console.print(f"best {label}: {result.best_epoch} (early-stopping metric {result.best_metric:.4f})")
     else:
-        console.print("best epoch: none yet (warm-up); the last checkpoint is used")
+        console.print(f"best {label}: none yet (warm-up); the last checkpoint is used")
     if m:
         keys = [k for k in ("critic_loss", "generator_loss", "val_w", "fd") if m.get(k) is not None]
         console.print("final: " + ", ".join(f"{k} {m[k]:.4f}" for k in keys), highlight=False)
