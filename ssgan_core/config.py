@@ -146,6 +146,11 @@ class TrainingConfig(_Strict):
         description="Start from this checkpoint or run folder (fine-tuning): its generator, and its critic "
         "when it has one of the same kind. Its transform and audio settings must equal this run's.",
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="Arithmetic of the forward passes (torch.autocast). Weights, optimiser state and "
+        "the gradient penalty stay float32.",
+    )
     critic_batches: Literal["joint", "separate"] = Field(
         "joint",
         description="Critic scores a step's real and fake images as one batch (shared batch-norm "

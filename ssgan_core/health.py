@@ -104,10 +104,10 @@ def check_period(history: Sequence[dict[str, Any]], cfg: HealthConfig) -> list[F
 
 
 def _growing(history: Sequence[dict[str, Any]], key: str, periods: int) -> bool:
-    values = [m.get(key) for m in history[-(periods + 1) :]]
-    if len(values) < periods + 1 or any(v is None for v in values):
+    recent = [m.get(key) for m in history[-(periods + 1) :]]
+    if len(recent) < periods + 1 or any(v is None for v in recent):
         return False
-    return all(b > a for a, b in itertools.pairwise(values))
+    return all(b > a for a, b in itertools.pairwise(float(v) for v in recent if v is not None))
 
 
 def summarise(history: Sequence[dict[str, Any]]) -> tuple[bool, str]:

@@ -55,6 +55,7 @@ METRICS_FILE = "metrics.jsonl"
 PREVIEW_DIR = "previews"
 REPORT_EVERY = 5
 """Steps between live-loss updates (each one reads running sums back from the device)."""
+AutocastFactory = Callable[[], contextlib.AbstractContextManager[Any]]
 HELD_DTYPE = torch.float16
 """dtype the encoded dataset is held in during training; batches are float32."""
 
@@ -90,9 +91,11 @@ class GanStepper:
         critic_opt: torch.optim.Optimizer,
         n_critic: int,
         joint: bool = False,
+        autocast: AutocastFactory = contextlib.nullcontext,
     ) -> None:
         self.generator, self.critic = generator, critic
         self.joint = joint
+        self.autocast = autocast
         self.terms, self.weights = terms, weights
         self.generator_opt, self.critic_opt = generator_opt, critic_opt
         self.n_critic = n_critic
@@ -100,19 +103,21 @@ class GanStepper:
     def step(self, real: Tensor, batch: int) -> dict[str, Tensor]:
         """Train on the epoch's ``batch``-th real batch; return detached unweighted term values."""
         z = self.generator.sample_latent(real.shape[0], device=real.device)
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             fake = self.generator(z)
-        total, values = self._objective("critic", LossContext(real, fake, self.critic, self.joint))
+        with self.autocast():
+            total, values = self._objective("critic", LossContext(real, fake, self.critic, self.joint))
         self.critic_opt.zero_grad(set_to_none=True)
         total.backward()
         self.critic_opt.step()
         if batch % self.n_critic == 0:
             self.critic.requires_grad_(False)
             try:
-                fake = self.generator(z)
-                total_g, values_g = self._objective(
-                    "generator", LossContext(real, fake, self.critic, self.joint)
-                )
+                with self.autocast():
+                    fake = self.generator(z)
+                    total_g, values_g = self._objective(
+                        "generator", LossContext(real, fake, self.critic, self.joint)
+                    )
                 self.generator_opt.zero_grad(set_to_none=True)
                 total_g.backward()
             finally:
@@ -168,6 +173,13 @@ def build_optimizer(cfg: OptimizerConfig, params: Iterator[torch.nn.Parameter]) 
         return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
     kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
     return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=cfg.eps)
+
+
+def autocast_for(device: torch.device, precision: str) -> AutocastFactory:
+    """A context factory running forward passes in bfloat16 (``bf16``) or as they are (``fp32``)."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 class WeightAverage:
@@ -290,6 +302,7 @@ class Trainer:
             self.critic_opt,
             t.n_critic,
             joint=t.critic_batches == "joint",
+            autocast=autocast_for(self.device, t.precision),
         )
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.preview_latents = self.generator.sample_latent(

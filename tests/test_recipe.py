@@ -275,3 +275,22 @@ def test_recommended_preset_is_the_measured_recipe():
     # Same image as the paper's kick preset, so it fine-tunes from the original weights.
     assert cfg.transform == resolve_config("paper-kicks").transform
     assert cfg.audio == resolve_config("paper-kicks").audio
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def test_bf16_trains_and_keeps_weights_and_penalty_in_float32(tmp_path, host):
+    from ssgan_core.interfaces import LossContext
+    from ssgan_plugins.paper.losses import GradientPenalty
+
+    cfg = tiny_config(tmp_path, host, "training.precision=bf16", "training.epochs=1")
+    trainer = Trainer.start(cfg, tmp_path / "run", host=host)
+    assert trainer.fit().status == "finished"
+    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+    real = trainer.images_at(trainer.train_idx[:4])
+    with trainer.stepper.autocast():
+        fake = trainer.generator(trainer.generator.sample_latent(4))
+        assert fake.dtype == torch.bfloat16  # the forward pass really ran in bfloat16
+        penalty = GradientPenalty().critic_loss(LossContext(real, fake, trainer.critic))
+    assert penalty.dtype == torch.float32 and torch.isfinite(penalty)

@@ -64,10 +64,12 @@ class GradientPenalty(LossTerm):
 
     def critic_loss(self, ctx: LossContext) -> Tensor:
         n = min(ctx.real.shape[0], ctx.fake.shape[0])
-        real, fake = ctx.real[:n].detach(), ctx.fake[:n].detach()
+        real, fake = ctx.real[:n].detach().float(), ctx.fake[:n].detach().float()
         eps = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
         mixed = torch.lerp(fake, real, eps).requires_grad_(True)
-        with torch.enable_grad():
+        # Float32 even under mixed precision: the penalty's double backward is a small
+        # difference of large terms, which bfloat16 would round away.
+        with torch.enable_grad(), torch.autocast(real.device.type, enabled=False):
             scores = ctx.critic(mixed)
             (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
         norms = (grad.flatten(1).pow(2).sum(dim=1) + self.NORM_EPS).sqrt()
