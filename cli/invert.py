@@ -2,6 +2,9 @@
 
 Accepted arrays: ``(2, 256, 256)`` (one stereo item), ``(256, 256)`` (mono, used for
 both channels) and ``(N, 2, 256, 256)`` (``out.wav`` becomes ``out_000.wav`` ...).
+``-o`` names a file (``.wav`` or ``.flac``) or a folder (no suffix, or an existing
+folder): ``-o DIR/`` writes ``DIR/<array name>_000.wav`` ..., one WAV per item, as
+``ssgan generate -o DIR`` does.
 The transform comes from the array's sidecar (``<name>.npy.json``, written by
 ``ssgan encode``) when there is one, else from the preset/config; the inverter
 always comes from the config.
@@ -42,7 +45,9 @@ BATCH = 64
 @handle_errors
 def invert(
     spectrogram: Path = typer.Argument(..., help="Image .npy: (2,256,256), (256,256) or (N,2,256,256)."),
-    output: Path = typer.Option(..., "--output", "-o", help=".wav or .flac; N items: out_000.wav, ..."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="out.wav / out.flac (N items: out_000.wav, ...) or a folder DIR/."
+    ),
     iterations: int | None = typer.Option(None, "--iterations", "-n", help="Override inverter iterations."),
     png: bool = typer.Option(False, "--png", help="Also write a spectrogram PNG beside each audio file."),
     normalize: bool = typer.Option(
@@ -54,8 +59,8 @@ def invert(
     set_: list[str] | None = SetOption,
 ) -> None:
     """Turn spectrogram images back into audio (decode, then Griffin-Lim by default)."""
-    if output.suffix.lower() not in WRITE_FORMATS:
-        raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}")
+    if output.suffix.lower() not in WRITE_FORMATS and output.suffix and not output.is_dir():
+        raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}, or be a folder")
     images, batched = load_image_array(spectrogram)
     cfg = load_config(preset, config, set_)
     inverter_options = dict(cfg.inverter.options)
@@ -78,7 +83,7 @@ def invert(
     transform.to(dev).eval()
     inverter.to(dev).eval()
 
-    paths = _output_paths(output, len(images), batched)
+    paths = _output_paths(output, len(images), batched, spectrogram.stem)
     clipped = 0
     with progress() as bar:
         task = bar.add_task("inverting", total=len(images), status="")
@@ -109,7 +114,10 @@ def invert(
     console.print(f"wrote {len(paths)} file(s): {where}", highlight=False)
 
 
-def _output_paths(output: Path, count: int, batched: bool) -> list[Path]:
+def _output_paths(output: Path, count: int, batched: bool, stem: str) -> list[Path]:
+    """A file name per item: ``out.wav`` / ``out_000.wav`` ..., or ``DIR/<stem>[_000].wav`` for a folder."""
+    if output.suffix.lower() not in WRITE_FORMATS:  # a folder (checked by the caller)
+        output = output / f"{stem}.wav"
     if not batched:
         return [output]
     digits = max(3, len(str(count - 1)))
