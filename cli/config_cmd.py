@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 
 from ssgan_cli.common import ConfigOption, PresetOption, SetOption, console, handle_errors, load_config
@@ -29,6 +28,8 @@ def show(
     if as_json:
         typer.echo(text)
     else:
+        from rich.syntax import Syntax  # pygments: 30-80 ms, only for this output
+
         console.print(Syntax(text, "json", background_color="default"))
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
 from pydantic import ValidationError
 
@@ -30,13 +29,9 @@ from ssgan_cli.common import (
     progress,
 )
 from ssgan_cli.encode import load_sidecar, transform_from_sidecar
-from ssgan_core.audio import WRITE_FORMATS, write_audio
 from ssgan_core.config import format_validation_error
-from ssgan_core.device import resolve_device
 from ssgan_core.errors import ConfigError, InputError
-from ssgan_core.image_arrays import load_image_array
 from ssgan_core.plugins import registry
-from ssgan_core.png import save_spectrogram_png
 
 BATCH = 64
 """Items decoded and inverted per call."""
@@ -59,6 +54,13 @@ def invert(
     set_: list[str] | None = SetOption,
 ) -> None:
     """Turn spectrogram images back into audio (decode, then Griffin-Lim by default)."""
+    import torch  # here, not at the top: commands that need no torch start fast
+
+    from ssgan_core.audio import WRITE_FORMATS, write_audio
+    from ssgan_core.device import resolve_device
+    from ssgan_core.image_arrays import load_image_array
+    from ssgan_core.png import save_spectrogram_png
+
     if output.suffix.lower() not in WRITE_FORMATS and output.suffix and not output.is_dir():
         raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}, or be a folder")
     images, batched = load_image_array(spectrogram)
@@ -116,6 +118,8 @@ def invert(
 
 def _output_paths(output: Path, count: int, batched: bool, stem: str) -> list[Path]:
     """A file name per item: ``out.wav`` / ``out_000.wav`` ..., or ``DIR/<stem>[_000].wav`` for a folder."""
+    from ssgan_core.audio import WRITE_FORMATS
+
     if output.suffix.lower() not in WRITE_FORMATS:  # a folder (checked by the caller)
         output = output / f"{stem}.wav"
     if not batched:

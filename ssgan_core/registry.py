@@ -11,12 +11,14 @@ import difflib
 import fnmatch
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ssgan_core.errors import SsganError
-from ssgan_core.interfaces import PART_KINDS, AudioSpec
+
+if TYPE_CHECKING:
+    from ssgan_core.interfaces import AudioSpec
 
 
 class NoOptions(BaseModel):
@@ -25,7 +27,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Factory = Callable[[Any, AudioSpec], Any]
+Factory = Callable[[Any, "AudioSpec"], Any]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Registry:
     """All parts of one kind, by name."""
 
     def __init__(self, kind: str) -> None:
+        from ssgan_core.interfaces import PART_KINDS  # torch: loaded with the plugins, not at start-up
+
         if kind not in PART_KINDS:
             raise ValueError(f"unknown part kind {kind!r}; expected one of {list(PART_KINDS)}")
         self.kind = kind
@@ -104,6 +108,8 @@ class Registry:
         part = entry.factory(opts, audio)
         if self.kind == "loss" and hasattr(opts, "weight"):
             part.weight = float(opts.weight)  # the config owns a term's weight
+        from ssgan_core.interfaces import PART_KINDS
+
         base = PART_KINDS[self.kind]
         if not isinstance(part, base):
             raise SsganError(
