@@ -2,7 +2,7 @@
 
 Settings: the paper's kick clips (0.6 s, hop 103) and instrument clips (1.5 s, hop 259),
 batch 1 and 64. Magnitudes go through the real pipeline (``stft-db`` encode -> decode):
-recorded kicks from ``--kicks DIR`` (every audio file under it, sorted; the first 64),
+recorded kicks from ``--kicks DIR`` (64 files spread evenly over its sorted audio files),
 else synthetic kicks; synthetic tones for the instrument setting.
 
 Methods (momentum 0.99, no noise gate: librosa has none):
@@ -53,9 +53,10 @@ def clips(kind: str, count: int, kicks: Path | None) -> tuple[np.ndarray, str]:
     """``(count, 2, samples)`` float32 clips and where they came from."""
     seconds = 0.6 if kind == "kick" else 1.5
     if kind == "kick" and kicks is not None:
-        files = find_audio_files([kicks])[:count]
+        files = find_audio_files([kicks])
         if len(files) < count:
             raise SystemExit(f"--kicks {kicks}: {len(files)} audio files, need {count}")
+        files = files[:: len(files) // count][:count]  # spread over the folder's kits
         audio = AudioSpec(44_100, seconds)
         return np.stack([read_audio(f, audio) for f in files]), f"recorded ({kicks.name})"
     rng = np.random.default_rng(0)

@@ -1,7 +1,8 @@
 """The whole ``ssgan invert`` command vs librosa's per-item loop, process start to WAVs written, one run.
 
 Input: 256 kick spectrograms, made by ``ssgan encode`` of a folder of kicks (``--kicks
-DIR``, tiled to 256 items; synthetic kicks without it), with their sidecar. Each side is
+DIR``: 256 files spread over it, tiled if fewer; synthetic kicks without it), with their
+sidecar. Each side is
 a fresh process, timed from spawn to exit, writing one 24-bit WAV per item:
 
   ssgan invert (griffin-lim)  ``ssgan invert X.npy -o DIR/`` with the default inverter (10 iterations)
@@ -32,6 +33,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ssgan_core.audio import find_audio_files
 from tests.synth import synth_kick
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +65,16 @@ for i, mag in enumerate(mags):
 
 def make_input(folder: Path, kicks: Path | None, items: int) -> Path:
     """``ssgan encode`` the kicks into ``folder/kicks.npy`` (+ sidecar), tiled to ``items``."""
-    source = folder / "kicks"
     if kicks is None:
-        source.mkdir()
+        kicks = folder / "kicks"
+        kicks.mkdir()
         for i in range(32):
-            sf.write(source / f"k{i:02d}.wav", synth_kick(f0=40 + i, decay=0.1 + i / 100, seed=i).T, 44_100)
-        kicks = source
+            sf.write(kicks / f"k{i:02d}.wav", synth_kick(f0=40 + i, decay=0.1 + i / 100, seed=i).T, 44_100)
+    files = find_audio_files([kicks])
+    files = files[:: max(1, len(files) // items)][:items]  # spread over the folder's kits
     array = folder / "kicks.npy"
-    subprocess.run([*ssgan(), "encode", str(kicks), "-o", str(array)], check=True, capture_output=True)
+    argv = [*ssgan(), "encode", *map(str, files), "-o", str(array)]
+    subprocess.run(argv, check=True, capture_output=True)
     images = np.load(array)
     np.save(array, np.resize(images, (items, *images.shape[1:])))
     return array
