@@ -12,6 +12,7 @@ Methods (momentum 0.99, no noise gate: librosa has none):
   pghi                PGHI's phase alone (per channel)
   pghi + FGLA xN      fast Griffin-Lim from PGHI's phase (per channel)
   pghi linked + xN    PGHI from the summed channels, linked iterations (the plugin default)
+  pghi ratio x1.2     the window's time-frequency ratio times 1.2 (option ratio_scale)
 
 SC = ||S - |STFT(x)||_F / ||S||_F per item (both channels), averaged, in dB; lower is
 better. "vs librosa x10": SC difference in dB (negative = better) and speed ratio
@@ -112,6 +113,9 @@ def methods(
         )
     out["pghi linked + FGLA x10"] = lambda: pghi_griffin_lim(
         mag, spec, 10, MOMENTUM, gate_db=None, linked=True
+    )
+    out["pghi ratio x1.2 + FGLA x10"] = lambda: pghi_griffin_lim(
+        mag, spec, 10, MOMENTUM, gate_db=None, linked=False, ratio_scale=1.2
     )
     return out
 
