@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -84,15 +85,23 @@ def ssgan() -> list[str]:
     return [sys.executable, "-m", "ssgan_cli"]
 
 
-def timed_process(argv: list[str], env: dict[str, str], repeats: int) -> float:
-    """Median wall seconds of ``repeats`` runs of a fresh process (after one warm-up run)."""
-    times = []
+def timed_process(argv: list[str], env: dict[str, str], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (user + system, all threads) of ``repeats`` fresh processes.
+
+    One warm-up run first (numba's compiled cache, the OS file cache). CPU seconds say
+    how much work a run did even when other jobs share the cores.
+    """
+    wall, cpu = [], []
     for attempt in range(repeats + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True, env=env)
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if attempt:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            wall.append(elapsed)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -125,12 +134,12 @@ def main() -> None:
         for name in ("gl", "pghi", "librosa"):
             written = sorted((folder / name).glob("*.wav"))
             assert len(written) == args.items, (name, len(written))
-    baseline = seconds["librosa loop"]
+    wall0, cpu0 = seconds["librosa loop"]
     print(f"{args.items} items, {args.threads} threads, median of {args.repeats} fresh processes")
-    print("| command | seconds | vs librosa loop |")
-    print("|---|---|---|")
-    for name, value in seconds.items():
-        print(f"| {name} | {value:.2f} | {baseline / value:.1f}x |")
+    print("| command | wall s | cpu s | wall: librosa loop / this | cpu: librosa loop / this |")
+    print("|---|---|---|---|---|")
+    for name, (wall, cpu) in seconds.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall0 / wall:.1f}x | {cpu0 / cpu:.1f}x |")
 
 
 if __name__ == "__main__":
