@@ -91,7 +91,7 @@ class PghiOptions(BaseModel):
         le=10.0,
         description=(
             "Multiplies the window's time-frequency ratio (1: the window's own). Recorded kicks "
-            "measured 0.7 dB better at 1.2, tones 0.5 dB worse (docs/benchmarks.md)."
+            "measured 0.7 dB better at 1.2, tones 0.6 dB worse (docs/benchmarks.md)."
         ),
     )
     seed: int = Field(0, description="Seed of the random phase of the quiet coefficients.")
