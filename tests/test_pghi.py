@@ -18,7 +18,7 @@ from ssgan_plugins.paper.stft_db import StftDbOptions, build_stft_db
 from ssgan_plugins.pghi.pghi import (
     Pghi,
     PghiOptions,
-    _padded_window,
+    padded_window,
     pghi,
     pghi_griffin_lim,
     window_centre,
@@ -117,7 +117,7 @@ def test_phase_is_in_range_seeded_and_batch_independent(spec: StftSpec) -> None:
     assert phase.shape == mag.shape and phase.dtype == torch.float32
     assert phase.min() >= 0 and phase.max() < 2 * math.pi
     torch.testing.assert_close(pghi(mag, spec, seed=3), phase, rtol=0, atol=0)
-    ratio = window_ratio(_padded_window(spec))
+    ratio = window_ratio(padded_window(spec))
     torch.testing.assert_close(pghi(mag, spec, seed=3, ratio=ratio), phase, rtol=0, atol=0)
     assert not torch.equal(pghi(mag, spec, seed=3, ratio=1.2 * ratio), phase)
     assert not torch.equal(pghi(mag, spec, seed=4), phase)  # the quiet bins' random phase

@@ -100,14 +100,14 @@ class PghiOptions(BaseModel):
     @classmethod
     def _negative_descending(cls, value: list[float]) -> list[float]:
         if any(t >= 0 for t in value) or value != sorted(value, reverse=True):
-            raise ValueError(f"must be negative and descending, e.g. [-10, -20, -50] (got {value})")
+            raise ValueError(f"must be negative and descending, e.g. [-15, -30, -60] (got {value})")
         return value
 
 
 # --------------------------------------------------------------------------- the window
 
 
-def _padded_window(spec: StftSpec) -> np.ndarray:
+def padded_window(spec: StftSpec) -> np.ndarray:
     """The window as the STFT applies it: centred in ``n_fft`` samples, float64."""
     window = spec.window.detach().cpu().double().numpy()
     if window.ndim != 1 or window.size != spec.win_length or spec.win_length > spec.n_fft:
@@ -172,9 +172,9 @@ def pghi(
             f"for n_fft={spec.n_fft}"
         )
     if not tol_db or any(t >= 0 for t in tol_db) or list(tol_db) != sorted(tol_db, reverse=True):
-        raise InputError(f"tol_db must be negative and descending, e.g. [-10, -20, -50] (got {list(tol_db)})")
+        raise InputError(f"tol_db must be negative and descending, e.g. [-15, -30, -60] (got {list(tol_db)})")
     tols = np.asarray(tol_db, dtype=np.float64) / 20 * math.log(10)
-    window = _padded_window(spec)
+    window = padded_window(spec)
     centre = window_centre(window)
     if ratio is None:
         ratio = window_ratio(window)
@@ -226,7 +226,7 @@ def pghi_griffin_lim(
         raise InputError(
             f"magnitude has shape {tuple(magnitude.shape)}; expected (batch, channels, freq, frames)"
         )
-    ratio = window_ratio(_padded_window(spec)) * ratio_scale
+    ratio = window_ratio(padded_window(spec)) * ratio_scale
     if linked:
         phase = pghi(magnitude.sum(1, keepdim=True), spec, tol_db=tol_db, seed=seed, ratio=ratio)
         phase = phase.expand_as(magnitude)
