@@ -100,7 +100,7 @@ class PghiOptions(BaseModel):
     @classmethod
     def _negative_descending(cls, value: list[float]) -> list[float]:
         if any(t >= 0 for t in value) or value != sorted(value, reverse=True):
-            raise ValueError(f"must be negative and descending, e.g. [-15, -30, -60] (got {value})")
+            raise ValueError("must be negative and descending, e.g. [-15, -30, -60]")
         return value
 
 
