@@ -1,23 +1,32 @@
-"""Our fast Griffin-Lim vs ``librosa.griffinlim`` on the same magnitudes, in one run.
+"""Phase reconstruction: ours (griffin-lim, pghi) vs ``librosa.griffinlim``, same magnitudes, one run.
 
 Settings: the paper's kick clips (0.6 s, hop 103) and instrument clips (1.5 s, hop 259),
-batch 1 and 64, 10 and 32 iterations, momentum 0.99, random initial phase, no noise
-gate (librosa has none), same window, hop and reflect padding. Magnitudes are real
-pipeline inputs: synthetic stereo kicks/tones through ``stft-db`` encode -> decode.
+batch 1 and 64. Magnitudes go through the real pipeline (``stft-db`` encode -> decode):
+recorded kicks from ``--kicks DIR`` (64 files spread evenly over its sorted audio files),
+else synthetic kicks; synthetic tones for the instrument setting.
 
-Both start from the same random phase (librosa's seeded draw per item), so the
-spectral convergence (SC) columns compare implementations, not luck of the draw.
-SC = ||S - |STFT(x)||_F / ||S||_F per item (both channels), averaged; lower is better.
-librosa is timed one item at a time and, for batches, also as one multichannel call
-over the whole batch ("1 call", wall ms); "speedup" is against the faster of the two.
-"cpu ratio" compares CPU time (all threads): the work done, robust to other load.
+Methods (momentum 0.99, no noise gate: librosa has none):
+  librosa xN          ``librosa.griffinlim``, one call per item, random start
+  griffin-lim xN      ours, from the same random start as librosa (per item)
+  griffin-lim linked  ours, one phase per item for both channels (the plugin default)
+  pghi                PGHI's phase alone (per channel)
+  pghi + FGLA xN      fast Griffin-Lim from PGHI's phase (per channel)
+  pghi linked + xN    PGHI from the summed channels, linked iterations (the plugin default)
+  pghi ratio x1.2     the window's time-frequency ratio times 1.2 (option ratio_scale)
 
-    python benchmarks/bench_invert.py [--threads 2] [--repeats 3] [--quick]
+SC = ||S - |STFT(x)||_F / ||S||_F per item (both channels), averaged, in dB; lower is
+better. "vs librosa x10": SC difference in dB (negative = better) and speed ratio
+(>1 = faster) against librosa x10 of the same row group. Wall ms per item is the median
+of ``--repeats`` timed calls after one warm-up; cpu ms counts all threads (the work
+done, robust to other load).
+
+    python benchmarks/bench_invert.py [--kicks DIR] [--threads 2] [--repeats 3] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -29,64 +38,51 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import librosa
-
+from ssgan_core.audio import find_audio_files, read_audio
 from ssgan_core.interfaces import AudioSpec, StftSpec
 from ssgan_plugins.paper.griffin_lim import griffin_lim, spectral_convergence
 from ssgan_plugins.paper.stft_db import StftDbOptions, build_stft_db
+from ssgan_plugins.pghi.pghi import pghi, pghi_griffin_lim
+from tests.librosa_ref import librosa_griffinlim, start_phase
 from tests.synth import synth_kick, synth_tone
 
 MOMENTUM = 0.99
+BATCH = 64
 
 
-def magnitudes(kind: str, count: int) -> tuple[torch.Tensor, StftSpec]:
+def clips(kind: str, count: int, kicks: Path | None) -> tuple[np.ndarray, str]:
+    """``(count, 2, samples)`` float32 clips and where they came from."""
     seconds = 0.6 if kind == "kick" else 1.5
-    transform = build_stft_db(StftDbOptions(), AudioSpec(44_100, seconds))
+    if kind == "kick" and kicks is not None:
+        files = find_audio_files([kicks])
+        if len(files) < count:
+            raise SystemExit(f"--kicks {kicks}: {len(files)} audio files, need {count}")
+        files = files[:: len(files) // count][:count]  # spread over the folder's kits
+        audio = AudioSpec(44_100, seconds)
+        return np.stack([read_audio(f, audio) for f in files]), f"recorded ({kicks.name})"
     rng = np.random.default_rng(0)
-    clips = []
+    out = []
     for i in range(count):
         if kind == "kick":
-            clip = synth_kick(
-                seconds,
-                f0=rng.uniform(40, 70),
-                decay=rng.uniform(0.05, 0.4),
-                pan=rng.uniform(-0.5, 0.5),
-                seed=i,
-            )
+            pan = rng.uniform(-0.5, 0.5)
+            clip = synth_kick(seconds, f0=rng.uniform(40, 70), decay=rng.uniform(0.05, 0.4), pan=pan, seed=i)
         else:
             clip = synth_tone(seconds, f0=rng.uniform(80, 600), decay=rng.uniform(0.2, 1.0), seed=i)
-        clips.append(clip + rng.normal(0, 1e-3, clip.shape).astype(np.float32))
+        out.append(clip + rng.normal(0, 1e-3, clip.shape).astype(np.float32))
+    return np.stack(out), "synthetic"
+
+
+def magnitudes(kind: str, kicks: Path | None) -> tuple[torch.Tensor, StftSpec, str]:
+    seconds = 0.6 if kind == "kick" else 1.5
+    transform = build_stft_db(StftDbOptions(), AudioSpec(44_100, seconds))
+    audio, source = clips(kind, BATCH, kicks)
     with torch.no_grad():
-        return transform.decode(transform.encode(torch.from_numpy(np.stack(clips)))), transform.stft_spec
+        mag = transform.decode(transform.encode(torch.from_numpy(audio)))
+    return mag, transform.stft_spec, source
 
 
-def start_phase(shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """The phase ``librosa.griffinlim(init="random", random_state=default_rng(seed))`` draws."""
-    return 2 * np.pi * np.random.default_rng(seed).random(shape)
-
-
-def librosa_gl(mag: np.ndarray, spec: StftSpec, iterations: int, seed: int) -> np.ndarray:
-    out = librosa.griffinlim(
-        mag,
-        n_iter=iterations,
-        hop_length=spec.hop_length,
-        win_length=spec.win_length,
-        n_fft=spec.n_fft,
-        window=spec.window.numpy(),
-        center=True,
-        pad_mode="reflect",
-        momentum=MOMENTUM,
-        init="random",
-        random_state=np.random.default_rng(seed),
-    )
-    return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, spec.length - out.shape[-1])])
-
-
-def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]:
-    """Median wall and CPU (all threads) seconds of ``repeats`` calls after a warm-up, and the result.
-
-    CPU time says how much work a call did even when other processes share the cores.
-    """
+def timed(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, float, torch.Tensor]:
+    """Median wall and CPU (all threads) seconds of ``repeats`` calls after a warm-up, and the result."""
     result = fn()
     wall, cpu = [], []
     for _ in range(repeats):
@@ -97,96 +93,84 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]
     return statistics.median(wall), statistics.median(cpu), result
 
 
-def run_case(kind: str, batch: int, iterations: int, repeats: int) -> dict[str, float | str]:
-    mag, spec = magnitudes(kind, batch)
-    mag_np = mag.numpy()
-
-    phase = torch.from_numpy(np.stack([start_phase(mag_np.shape[1:], i) for i in range(batch)])).float()
-    ours_t, ours_cpu, ours = timed(lambda: griffin_lim(mag, spec, iterations, MOMENTUM, phase=phase), repeats)
-    # The plugin's default links the channels' phase (inverter.channel_phase); librosa has no such mode.
-    linked_t, _, linked = timed(
-        lambda: griffin_lim(mag, spec, iterations, MOMENTUM, phase=phase, linked=True), repeats
+def methods(
+    mag: torch.Tensor, spec: StftSpec, iteration_counts: list[int]
+) -> dict[str, Callable[[], torch.Tensor]]:
+    """Name -> a call that inverts the whole batch ``mag``."""
+    batch = mag.shape[0]
+    phase = torch.from_numpy(np.stack([start_phase(tuple(mag.shape[1:]), i) for i in range(batch)])).float()
+    out: dict[str, Callable[[], torch.Tensor]] = {}
+    for n in iteration_counts:
+        out[f"librosa x{n}"] = lambda n=n: torch.stack(
+            [librosa_griffinlim(mag[i], spec, n, MOMENTUM, seed=i) for i in range(batch)]
+        )
+        out[f"griffin-lim x{n}"] = lambda n=n: griffin_lim(mag, spec, n, MOMENTUM, phase=phase)
+    out["griffin-lim linked x10"] = lambda: griffin_lim(mag, spec, 10, MOMENTUM, phase=phase, linked=True)
+    out["pghi"] = lambda: griffin_lim(mag, spec, 0, phase=pghi(mag, spec))
+    for n in iteration_counts:
+        out[f"pghi + FGLA x{n}"] = lambda n=n: pghi_griffin_lim(
+            mag, spec, n, MOMENTUM, gate_db=None, linked=False
+        )
+    out["pghi linked + FGLA x10"] = lambda: pghi_griffin_lim(
+        mag, spec, 10, MOMENTUM, gate_db=None, linked=True
     )
+    out["pghi ratio x1.2 + FGLA x10"] = lambda: pghi_griffin_lim(
+        mag, spec, 10, MOMENTUM, gate_db=None, linked=False, ratio_scale=1.2
+    )
+    return out
 
-    def per_item() -> np.ndarray:
-        return np.stack([librosa_gl(mag_np[i], spec, iterations, i) for i in range(batch)])
 
-    lib_t, lib_cpu, lib = timed(per_item, repeats)
-    joint_t = float("inf")
-    if batch > 1:
-        joint_t, _, _ = timed(lambda: librosa_gl(mag_np, spec, iterations, 0), max(1, repeats // 2))
-    sc_ours = spectral_convergence(mag, ours, spec).mean().item()
-    sc_lib = spectral_convergence(mag, torch.from_numpy(lib), spec).mean().item()
-    return {
-        "setting": f"{kind} (hop {spec.hop_length})",
-        "batch": batch,
-        "iterations": iterations,
-        "ours_ms": ours_t / batch * 1e3,
-        "ours_cpu_ms": ours_cpu / batch * 1e3,
-        "librosa_ms": lib_t / batch * 1e3,
-        "librosa_cpu_ms": lib_cpu / batch * 1e3,
-        "librosa_joint_ms": joint_t / batch * 1e3,
-        "speedup": min(lib_t, joint_t) / ours_t,
-        "cpu_ratio": lib_cpu / ours_cpu,
-        "sc_ours": sc_ours,
-        "sc_librosa": sc_lib,
-        "linked_ms": linked_t / batch * 1e3,
-        "sc_linked": spectral_convergence(mag, linked, spec).mean().item(),
-    }
+def run_case(
+    mag: torch.Tensor, spec: StftSpec, label: str, batch: int, iteration_counts: list[int], repeats: int
+) -> list[dict[str, float | str]]:
+    mag = mag[:batch].contiguous()
+    rows: list[dict[str, float | str]] = []
+    for name, fn in methods(mag, spec, iteration_counts).items():
+        wall, cpu, audio = timed(fn, repeats if batch == 1 or "librosa" not in name else max(1, repeats // 2))
+        sc = spectral_convergence(mag, audio.to(mag.dtype), spec).mean().item()
+        rows.append(
+            {
+                "setting": label,
+                "batch": batch,
+                "method": name,
+                "ms": wall / batch * 1e3,
+                "cpu_ms": cpu / batch * 1e3,
+                "sc_db": 20 * math.log10(sc),
+            }
+        )
+    reference = next(r for r in rows if r["method"] == "librosa x10")
+    for r in rows:
+        r["d_sc"] = float(r["sc_db"]) - float(reference["sc_db"])
+        r["speed"] = float(reference["ms"]) / float(r["ms"])
+    return rows
 
 
 def show(rows: list[dict[str, float | str]], threads: int) -> None:
-    title = f"Griffin-Lim, ms per item (wall, cpu), momentum {MOMENTUM}, torch threads {threads}"
-    headers = [
-        "setting",
-        "batch",
-        "iters",
-        "ours ms (cpu)",
-        "librosa ms (cpu)",
-        "librosa 1 call",
-        "speedup",
-        "cpu ratio",
-        "SC ours",
-        "SC librosa",
-        "linked ms",
-        "SC linked",
-    ]
+    print(f"Phase reconstruction, ms per item, momentum {MOMENTUM}, torch threads {threads}")
+    headers = ["setting", "batch", "method", "ms/item", "cpu ms", "SC dB", "vs librosa x10: SC", "speed"]
     cells = [
         [
             str(r["setting"]),
             str(r["batch"]),
-            str(r["iterations"]),
-            f"{r['ours_ms']:.1f} ({r['ours_cpu_ms']:.1f})",
-            f"{r['librosa_ms']:.1f} ({r['librosa_cpu_ms']:.1f})",
-            "" if r["batch"] == 1 else f"{r['librosa_joint_ms']:.1f}",
-            f"{r['speedup']:.1f}x",
-            f"{r['cpu_ratio']:.1f}x",
-            f"{r['sc_ours']:.4f}",
-            f"{r['sc_librosa']:.4f}",
-            f"{r['linked_ms']:.1f}",
-            f"{r['sc_linked']:.4f}",
+            str(r["method"]),
+            f"{r['ms']:.1f}",
+            f"{r['cpu_ms']:.1f}",
+            f"{r['sc_db']:.1f}",
+            f"{r['d_sc']:+.1f} dB",
+            f"{r['speed']:.1f}x",
         ]
         for r in rows
     ]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title, header_style="bold")
-        for h in headers:
-            table.add_column(h, justify="left" if h == "setting" else "right")
-        for row in cells:
-            table.add_row(*row)
-        Console(width=170).print(table)
-    except ImportError:
-        print(title)
-        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-        for row in [headers, *cells]:
-            print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kicks", type=Path, help="folder of recorded kicks (at least 64 audio files)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per case (median)")
     parser.add_argument("--quick", action="store_true", help="only the kick setting at 10 iterations")
@@ -194,12 +178,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     kinds = ["kick"] if args.quick else ["kick", "instrument"]
     iteration_counts = [10] if args.quick else [10, 32]
-    rows = [
-        run_case(kind, batch, iterations, args.repeats)
-        for kind in kinds
-        for iterations in iteration_counts
-        for batch in (1, 64)
-    ]
+    rows = []
+    for kind in kinds:
+        mag, spec, source = magnitudes(kind, args.kicks)
+        label = f"{kind} {source}, hop {spec.hop_length}"
+        for batch in (1, BATCH):
+            rows += run_case(mag, spec, label, batch, iteration_counts, args.repeats)
     show(rows, args.threads)
 
 

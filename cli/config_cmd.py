@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 
 from ssgan_cli.common import (
@@ -39,6 +38,8 @@ def show(
     if as_json:
         typer.echo(text)
     else:
+        from rich.syntax import Syntax  # pygments: 30-80 ms, only for this output
+
         console.print(Syntax(text, "json", background_color="default"))
     if check:
         from ssgan_core.generation import build_all_parts

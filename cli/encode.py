@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import typer
 
 from ssgan_cli.common import (
@@ -26,12 +25,11 @@ from ssgan_cli.common import (
     progress,
 )
 from ssgan_core import __version__
-from ssgan_core.audio import find_audio_files, read_audio
 from ssgan_core.errors import AudioError, InputError, SsganError
-from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
-from ssgan_core.image_arrays import NpyStream
-from ssgan_core.interfaces import AudioSpec, Transform
 from ssgan_core.plugins import registry
+
+if TYPE_CHECKING:
+    from ssgan_core.interfaces import AudioSpec, Transform
 
 SIDECAR_FORMAT = "ssgan-encoded/1"
 CHUNK = 32
@@ -61,6 +59,7 @@ def load_sidecar(npy_path: str | Path) -> dict[str, Any] | None:
 
 def transform_from_sidecar(data: dict[str, Any]) -> tuple[Transform, AudioSpec]:
     """Rebuild the transform a sidecar describes; a bad field is an error naming it."""
+
     where = data.get("_path", "sidecar")
     options = {k: v for k, v in data["transform"].items() if k != "name"}
     from pydantic import ValidationError
@@ -91,6 +90,12 @@ def encode(
     downmix: bool = typer.Option(False, "--downmix", help="Average files with more than 2 channels."),
 ) -> None:
     """Encode audio into (N, 2, 256, 256) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
+    import torch  # here, not at the top: commands that need no torch start fast
+
+    from ssgan_core.audio import find_audio_files, read_audio
+    from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
+    from ssgan_core.image_arrays import NpyStream
+
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
     check_output_file(output, "--output file")

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import typer
 from rich.progress import Progress
 from rich.table import Table
@@ -30,9 +29,11 @@ from ssgan_cli.common import (
 )
 from ssgan_core.config import RunConfig, deep_merge, dump_config, validate_config
 from ssgan_core.errors import AudioError, CheckpointError, ConfigError, InputError
-from ssgan_core.image_arrays import load_image_array
-from ssgan_core.interfaces import SkippedItem
-from ssgan_core.metrics import METRIC_DESCRIPTIONS, evaluate_sets
+
+if TYPE_CHECKING:
+    import torch
+
+    from ssgan_core.interfaces import SkippedItem
 
 CHECKPOINT_SUFFIXES = {".ckpt", ".pt", ".pth"}
 
@@ -66,7 +67,10 @@ def _is_run(path: Path) -> bool:
 
 def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: Progress) -> ClipSet:
     """Every readable audio file under ``root`` at the config's rate and length; bad files are skipped."""
+    import torch
+
     from ssgan_core.audio import find_audio_files, read_audio
+    from ssgan_core.interfaces import SkippedItem
 
     files = sorted(Path(p) for p in find_audio_files([root], recursive=True))
     if not files:
@@ -107,7 +111,10 @@ def load_encoded(
     label: str, path: Path, cfg: RunConfig, limit: int | None, device: torch.device, bar: Progress
 ) -> ClipSet:
     """Decode and invert an ``.npy`` of images ``(N, 2, 256, 256)`` in ``[-1, 1]``."""
+    import torch
+
     from ssgan_core.generation import build_part, render_audio
+    from ssgan_core.image_arrays import load_image_array
 
     images, _ = load_image_array(path)
     if limit:
@@ -129,6 +136,8 @@ def load_encoded(
 
 def generate_set(model: Any, n: int, seed: int, bar: Progress) -> ClipSet:
     """``n`` clips from a loaded generation model, with seeded latents."""
+    import torch
+
     from ssgan_core.generation import generate_images, render_audio
 
     task = bar.add_task("generating", total=n, status=model.checkpoint.name)
@@ -190,6 +199,7 @@ def evaluate(
     """Compare generated one-shots with real ones: FD, KID, NDB/JSD, diversity, precision/recall."""
     from ssgan_core.device import resolve_device
     from ssgan_core.generation import build_part
+    from ssgan_core.metrics import evaluate_sets
 
     from_run = generated.exists() and _is_run(generated)
     if from_run and (preset or config or set_):
@@ -272,6 +282,8 @@ def _set_info(s: ClipSet) -> dict[str, Any]:
 
 
 def _report(gen: ClipSet, ref: ClipSet, metrics: dict[str, float], seed: int, as_json: bool) -> None:
+    from ssgan_core.metrics import METRIC_DESCRIPTIONS
+
     for s in (gen, ref):
         if s.skipped:
             err_console.print(f"[yellow]{s.label}: skipped {len(s.skipped)} file(s):[/]", highlight=False)

@@ -9,8 +9,6 @@ import typer
 from ssgan_cli.common import console, handle_errors
 from ssgan_core.config import MAX_SEED
 from ssgan_core.errors import InputError
-from ssgan_core.files import ensure_folder
-from ssgan_core.generation import iter_generated, load_generation_model, write_wavs
 
 
 @handle_errors
@@ -25,6 +23,13 @@ def generate(
     batch_size: int = typer.Option(16, "--batch-size", help="Clips per generator batch."),
 ) -> None:
     """Generate clips: generator (eval mode) -> decode -> inversion -> WAV."""
+    from ssgan_core.files import ensure_folder
+    from ssgan_core.generation import (  # torch: loaded here, not at start-up
+        iter_generated,
+        load_generation_model,
+        write_wavs,
+    )
+
     if count < 1:
         raise InputError(f"-n must be at least 1 (got {count})")
     if batch_size < 1:

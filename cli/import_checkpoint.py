@@ -8,7 +8,6 @@ import typer
 
 from ssgan_cli.common import SetOption, console, handle_errors
 from ssgan_core.errors import InputError
-from ssgan_plugins.paper.original import import_original_checkpoint
 
 
 @handle_errors
@@ -25,6 +24,8 @@ def import_checkpoint(
 
     The result is a generator-only checkpoint: `ssgan generate OUT.ckpt` works on it.
     """
+    from ssgan_plugins.paper.original import import_original_checkpoint  # torch: loaded here
+
     if out.is_dir():
         raise InputError(f"{out} is a directory; give a file name such as {out / 'imported.ckpt'}")
     if out.exists() and not force:

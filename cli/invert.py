@@ -2,6 +2,9 @@
 
 Accepted arrays: ``(2, 256, 256)`` (one stereo item), ``(256, 256)`` (mono, used for
 both channels) and ``(N, 2, 256, 256)`` (``out.wav`` becomes ``out_000.wav`` ...).
+``-o`` names a file (``.wav`` or ``.flac``) or a folder (no suffix, or an existing
+folder): ``-o DIR/`` writes ``DIR/<array name>_000.wav`` ..., one WAV per item, as
+``ssgan generate -o DIR`` does.
 The transform comes from the array's sidecar (``<name>.npy.json``, written by
 ``ssgan encode``) when there is one, else from the preset/config; the inverter
 always comes from the config.
@@ -12,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
 
 from ssgan_cli.common import (
@@ -26,13 +28,8 @@ from ssgan_cli.common import (
     progress,
 )
 from ssgan_cli.encode import load_sidecar, transform_from_sidecar
-from ssgan_core.audio import WRITE_FORMATS, write_audio
-from ssgan_core.device import resolve_device
 from ssgan_core.errors import InputError
-from ssgan_core.files import check_output_file
-from ssgan_core.image_arrays import load_image_array
 from ssgan_core.plugins import registry
-from ssgan_core.png import save_spectrogram_png
 
 BATCH = 64
 """Items decoded and inverted per call."""
@@ -41,7 +38,9 @@ BATCH = 64
 @handle_errors
 def invert(
     spectrogram: Path = typer.Argument(..., help="Image .npy: (2,256,256), (256,256) or (N,2,256,256)."),
-    output: Path = typer.Option(..., "--output", "-o", help=".wav or .flac; N items: out_000.wav, ..."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="out.wav / out.flac (N items: out_000.wav, ...) or a folder DIR/."
+    ),
     iterations: int | None = typer.Option(None, "--iterations", "-n", help="Override inverter iterations."),
     png: bool = typer.Option(False, "--png", help="Also write a spectrogram PNG beside each audio file."),
     normalize: bool = typer.Option(
@@ -53,10 +52,21 @@ def invert(
     set_: list[str] | None = SetOption,
 ) -> None:
     """Turn spectrogram images back into audio (decode, then Griffin-Lim by default)."""
-    if output.suffix.lower() not in WRITE_FORMATS:
-        raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}")
+    import torch  # here, not at the top: commands that need no torch start fast
+
+    from ssgan_core.audio import WRITE_FORMATS, write_audio
+    from ssgan_core.device import resolve_device
+    from ssgan_core.files import check_output_file, ensure_folder
+    from ssgan_core.image_arrays import load_image_array
+    from ssgan_core.png import save_spectrogram_png
+
+    if output.suffix.lower() not in WRITE_FORMATS and output.suffix and not output.is_dir():
+        raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}, or be a folder")
     images, batched = load_image_array(spectrogram)
-    check_output_file(output, "--output file")
+    if output.suffix.lower() in WRITE_FORMATS:
+        check_output_file(output, "--output file")
+    else:
+        ensure_folder(output, "--output folder")
     cfg = load_config(preset, config, set_)
     inverter_options = dict(cfg.inverter.options)
     if iterations is not None:
@@ -81,7 +91,7 @@ def invert(
     transform.to(dev).eval()
     inverter.to(dev).eval()
 
-    paths = _output_paths(output, len(images), batched)
+    paths = _output_paths(output, len(images), batched, spectrogram.stem)
     clipped = 0
     with progress() as bar:
         task = bar.add_task("inverting", total=len(images), status="")
@@ -112,7 +122,12 @@ def invert(
     console.print(f"wrote {len(paths)} file(s): {where}", highlight=False)
 
 
-def _output_paths(output: Path, count: int, batched: bool) -> list[Path]:
+def _output_paths(output: Path, count: int, batched: bool, stem: str) -> list[Path]:
+    """A file name per item: ``out.wav`` / ``out_000.wav`` ..., or ``DIR/<stem>[_000].wav`` for a folder."""
+    from ssgan_core.audio import WRITE_FORMATS
+
+    if output.suffix.lower() not in WRITE_FORMATS:  # a folder (checked by the caller)
+        output = output / f"{stem}.wav"
     if not batched:
         return [output]
     digits = max(3, len(str(count - 1)))

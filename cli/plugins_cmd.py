@@ -9,22 +9,21 @@ import typer
 from rich.table import Table
 
 from ssgan_cli.common import console, fail, handle_errors
-from ssgan_core.interfaces import PART_KINDS
-from ssgan_core.plugins import get_host
+from ssgan_core.plugins import KINDS, get_host
 
 
 @handle_errors
 def list_plugins(
     pattern: str = typer.Argument("*", help="Wildcard on part names, e.g. 'paper-*'."),
-    kind: str | None = typer.Option(None, "--kind", "-k", help=f"Only this kind: {', '.join(PART_KINDS)}."),
+    kind: str | None = typer.Option(None, "--kind", "-k", help=f"Only this kind: {', '.join(KINDS)}."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     strict: bool = typer.Option(False, "--strict", help="Fail if any plugin failed to load."),
 ) -> None:
     """List registered parts (kind, name, package, version, description) and failed plugins."""
-    if kind is not None and kind not in PART_KINDS:
-        raise fail(f"--kind must be one of {', '.join(PART_KINDS)} (got {kind!r})", 2)
+    if kind is not None and kind not in KINDS:
+        raise fail(f"--kind must be one of {', '.join(KINDS)} (got {kind!r})", 2)
     host = get_host(strict=strict or None)
-    kinds = [kind] if kind else list(PART_KINDS)
+    kinds = [kind] if kind else list(KINDS)
     rows = [
         {
             "kind": entry.kind,

@@ -6,7 +6,7 @@ import json
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress, TaskID
@@ -21,8 +21,9 @@ from ssgan_cli.common import (
     load_config,
 )
 from ssgan_core.errors import InputError
-from ssgan_core.health import summarise
-from ssgan_core.training import PREVIEW_DIR, Reporter, Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from ssgan_core.training import TrainResult
 
 LIVE_KEYS = {
     "critic_loss": "D",
@@ -36,8 +37,12 @@ def _live(stats: dict[str, float]) -> str:
     return "  ".join(f"{label} {stats[key]:+.3f}" for key, label in LIVE_KEYS.items() if key in stats)
 
 
-class RichReporter(Reporter):
-    """Shows encoding and each epoch as progress bars, and one summary line per epoch."""
+class RichReporter:
+    """Shows encoding and each epoch as progress bars, and one summary line per epoch.
+
+    Implements every method of :class:`ssgan_core.training.Reporter` (not subclassed:
+    importing the trainer loads torch, which ``ssgan --help`` should not wait for).
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -98,6 +103,9 @@ def _overrides(
 
 
 def _summary(result: TrainResult, seconds: float, label: str, history: list[dict[str, Any]]) -> None:
+    from ssgan_core.health import summarise
+    from ssgan_core.training import PREVIEW_DIR
+
     run = result.run_dir
     m = result.metrics
     console.print()
@@ -140,6 +148,8 @@ def train(
     ),
 ) -> None:
     """Train a GAN: encode the data (cached), train, validate, write previews and checkpoints."""
+    from ssgan_core.training import Trainer  # torch: loaded by the command, not at start-up
+
     started = time.monotonic()
     with _progress() as progress:
         reporter = RichReporter(progress)

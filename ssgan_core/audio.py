@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 
 from ssgan_core.errors import AudioError, AudioWarning, OutputError
@@ -138,6 +137,8 @@ def _check_rate(path: Path, rate: int) -> None:
 
 def resample(audio: np.ndarray, rate: int, target: int, axis: int = -1) -> np.ndarray:
     """Polyphase resampling by the reduced ratio ``target / rate`` (float32 out)."""
+    import scipy.signal  # 0.7 s to import: only when a file needs resampling
+
     g = math.gcd(int(rate), int(target))
     out = scipy.signal.resample_poly(audio, target // g, rate // g, axis=axis)
     return out.astype(np.float32, copy=False)

@@ -15,17 +15,19 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssgan_core.errors import ConfigError, SsganError
-from ssgan_core.interfaces import AudioSpec
 from ssgan_core.registry import UnknownPartError
 
 MAX_SEED = 2**32 - 1
 """Largest seed: torch accepts up to 2**64 - 1, but ``seed + 2`` and numpy's legacy seeding
 must fit too, and 2**32 seeds are plenty."""
+
+if TYPE_CHECKING:
+    from ssgan_core.interfaces import AudioSpec
 
 
 class _Strict(BaseModel):
@@ -57,6 +59,8 @@ class AudioConfig(_Strict):
     seconds: float = Field(0.6, gt=0, le=30, description="Fixed clip length; inputs are padded or cut.")
 
     def spec(self) -> AudioSpec:
+        from ssgan_core.interfaces import AudioSpec  # torch: not needed to read a config
+
         return AudioSpec(self.sample_rate, self.seconds)
 
 

@@ -26,7 +26,6 @@ from pydantic import BaseModel
 
 from ssgan_core import hookspecs
 from ssgan_core.errors import SsganError
-from ssgan_core.interfaces import PART_KINDS
 from ssgan_core.registry import Entry, NoOptions, Registry
 
 GROUP = "ssgan"
@@ -42,6 +41,10 @@ HOOK_KIND = {
     "register_inverters": "inverter",
     "register_datasets": "dataset",
 }
+
+KINDS = tuple(HOOK_KIND.values())
+"""The part kinds (the keys of ``ssgan_core.interfaces.PART_KINDS``, in its order),
+readable without importing torch: the CLI lists them in its help."""
 
 
 class PluginLoadError(SsganError):
@@ -85,9 +88,7 @@ class PluginHost:
     """Registries, presets and load report for one set of plugins."""
 
     strict: bool = False
-    registries: dict[str, Registry] = field(
-        default_factory=lambda: {kind: Registry(kind) for kind in PART_KINDS}
-    )
+    registries: dict[str, Registry] = field(default_factory=lambda: {kind: Registry(kind) for kind in KINDS})
     presets: dict[str, Preset] = field(default_factory=dict)
     loaded: list[PluginInfo] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
@@ -122,7 +123,7 @@ class PluginHost:
         try:
             return self.registries[kind]
         except KeyError:
-            raise SsganError(f"unknown part kind {kind!r}; expected one of {list(PART_KINDS)}") from None
+            raise SsganError(f"unknown part kind {kind!r}; expected one of {list(KINDS)}") from None
 
     def add_plugin(self, plugin: object, info: PluginInfo) -> bool:
         """Register a plugin object or module and run its hooks; False if it failed."""

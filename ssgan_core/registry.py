@@ -12,12 +12,14 @@ import fnmatch
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ssgan_core.errors import ConfigError, SsganError
-from ssgan_core.interfaces import PART_KINDS, AudioSpec
+
+if TYPE_CHECKING:
+    from ssgan_core.interfaces import AudioSpec
 
 
 class NoOptions(BaseModel):
@@ -26,7 +28,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Factory = Callable[[Any, AudioSpec], Any]
+Factory = Callable[[Any, "AudioSpec"], Any]
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Registry:
     """
 
     def __init__(self, kind: str) -> None:
+        from ssgan_core.interfaces import PART_KINDS  # torch: loaded with the plugins, not at start-up
+
         if kind not in PART_KINDS:
             raise ValueError(f"unknown part kind {kind!r}; expected one of {list(PART_KINDS)}")
         self.kind = kind
@@ -142,6 +146,8 @@ class Registry:
             ) from None
         if self.kind == "loss" and hasattr(opts, "weight"):
             part.weight = float(opts.weight)  # the config owns a term's weight
+        from ssgan_core.interfaces import PART_KINDS
+
         base = PART_KINDS[self.kind]
         if not isinstance(part, base):
             raise SsganError(

@@ -103,6 +103,22 @@ def test_invert_batch_with_sidecar_and_png(kick_folder: Path, tmp_path: Path) ->
     assert 20 * np.log10(left / right) == pytest.approx(6.0, abs=1.0)
 
 
+def test_invert_into_a_folder_one_wav_per_item(tmp_path: Path) -> None:
+    """``-o DIR/`` (new or existing) writes ``DIR/<array name>_000.wav`` ...; one item: ``<name>.wav``."""
+    images = np.random.default_rng(1).uniform(-1, -0.2, (3, 2, 256, 256)).astype(np.float32)
+    np.save(tmp_path / "gen.npy", images)
+    np.save(tmp_path / "one.npy", images[0])
+    result = run("invert", tmp_path / "gen.npy", "-o", f"{tmp_path / 'out'}/", "-n", "1", "--png")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"gen_{i:03d}.{ext}" for i in range(3) for ext in ("png", "wav")]
+    assert sf.read(tmp_path / "out" / "gen_002.wav")[0].shape == (26_460, 2)
+    (tmp_path / "existing.d").mkdir()
+    for target in (tmp_path / "out", tmp_path / "existing.d"):
+        assert run("invert", tmp_path / "one.npy", "-o", target, "-n", "1").exit_code == 0
+        assert sf.read(target / "one.wav")[0].shape == (26_460, 2)
+
+
 def test_invert_single_and_mono_arrays(tmp_path: Path) -> None:
     image = np.random.default_rng(0).uniform(-1, -0.2, (2, 256, 256)).astype(np.float32)
     np.save(tmp_path / "one.npy", image)
@@ -156,7 +172,7 @@ def test_invert_unreadable_inputs_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == 2 and message in result.output
     np.save(tmp_path / "ok.npy", np.zeros((2, 256, 256), np.float32))
     result = run("invert", tmp_path / "ok.npy", "-o", tmp_path / "o.mp3")
-    assert result.exit_code == 2 and ".wav" in result.output
+    assert result.exit_code == 2 and ".wav" in result.output and "folder" in result.output
 
 
 def test_invert_bad_device_names_the_option(tmp_path: Path) -> None:

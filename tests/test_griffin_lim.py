@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import pytest
 import torch
@@ -20,6 +19,8 @@ from ssgan_plugins.paper.griffin_lim import (
     stft,
 )
 from ssgan_plugins.paper.stft_db import StftDbOptions, build_stft_db
+from tests.librosa_ref import librosa_griffinlim as librosa_gl
+from tests.librosa_ref import start_phase
 from tests.synth import synth_kick, synth_tone
 
 KICK = AudioSpec(44_100, 0.6)
@@ -35,26 +36,6 @@ def kick_case() -> tuple[torch.Tensor, StftSpec]:
     clips += np.random.default_rng(0).normal(0, 0.01, clips.shape).astype(np.float32)
     magnitude = transform.decode(transform.encode(torch.from_numpy(clips)))
     return magnitude, transform.stft_spec
-
-
-def librosa_gl(
-    magnitude: torch.Tensor, spec: StftSpec, iterations: int, momentum: float, seed
-) -> torch.Tensor:
-    """librosa.griffinlim with our window/hop/padding, zero-padded to the clip length."""
-    out = librosa.griffinlim(
-        magnitude.numpy(),
-        n_iter=iterations,
-        hop_length=spec.hop_length,
-        win_length=spec.win_length,
-        n_fft=spec.n_fft,
-        window=spec.window.numpy(),
-        center=True,
-        pad_mode="reflect",
-        momentum=momentum,
-        init="random" if seed is not None else None,
-        random_state=None if seed is None else np.random.default_rng(seed),
-    )
-    return torch.from_numpy(np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, spec.length - out.shape[-1])]))
 
 
 def test_stft_kernels_match_torch() -> None:
@@ -87,7 +68,7 @@ def test_random_start_no_worse_than_librosa(kick_case) -> None:
     """From librosa's own random start (its seeded phase), after 10 and 32 iterations."""
     magnitude, spec = kick_case
     for seed, iterations in ((0, 10), (1, 32)):
-        phase = torch.from_numpy(2 * np.pi * np.random.default_rng(seed).random(magnitude.shape)).float()
+        phase = torch.from_numpy(start_phase(tuple(magnitude.shape), seed)).float()
         ours = griffin_lim(magnitude, spec, iterations, 0.99, phase=phase)
         theirs = librosa_gl(magnitude, spec, iterations, 0.99, seed)
         sc_ours, sc_theirs = (spectral_convergence(magnitude, x, spec) for x in (ours, theirs))

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import scipy.signal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
@@ -96,8 +95,12 @@ class StftDbOptions(BaseModel):
 
 
 def kaiser_window(length: int, beta: float) -> Tensor:
-    """Symmetric Kaiser window (``scipy.signal.windows.kaiser(length, beta)``) as float32."""
-    return torch.from_numpy(scipy.signal.windows.kaiser(length, beta, sym=True)).float()
+    """Symmetric Kaiser window (``scipy.signal.windows.kaiser(length, beta)``) as float32.
+
+    Computed by torch in float64: the same values as scipy's, without importing
+    ``scipy.signal`` (0.7 s of every command's start-up).
+    """
+    return torch.kaiser_window(length, periodic=False, beta=beta, dtype=torch.float64).float()
 
 
 class StftDbTransform(Transform):

@@ -1,0 +1,264 @@
+"""Phase-gradient heap integration (Prusa, Balazs and Sondergaard 2017), then fast Griffin-Lim.
+
+For a Gaussian window ``g(t) = exp(-pi t^2 / lam)`` the STFT's phase gradient is a
+function of its log-magnitude's gradient. With the phase measured from the window
+centre (``x`` in samples, ``w`` in cycles per sample)::
+
+    d phase / dx = 2 pi w + (1 / lam) * d log|S| / dw      (instantaneous frequency)
+    d phase / dw = -lam * d log|S| / dx                    (group delay)
+
+so the phase can be integrated from the magnitude alone. The integration starts at the
+loudest coefficient and always continues from the loudest coefficient whose phase is
+known (a max-heap): the gradients are accurate where the magnitude is large, and the
+errors made in quiet regions do not spread into loud ones. This runs in stages (the
+authors' scheme): first over the coefficients within 15 dB of the signal's peak, then
+30, then 60 dB, each stage continuing from the phases the earlier ones found.
+Coefficients below the last stage carry no usable gradient; they get a random phase
+and are never integrated over.
+
+Other windows are treated as the Gaussian with the same time-frequency ratio ``lam``
+(time spread / frequency spread of the squared window; :func:`window_ratio`). The paper
+kick preset's Kaiser window (510 samples, beta 12) has ``lam = 0.1276 * 510^2``, 2.5 %
+below the large-beta limit of a Kaiser window, ``pi L^2 / (2 beta) = 0.1309 L^2``. On a
+chirp, PGHI's error is smallest at exactly this ``lam`` (tests/test_pghi.py).
+
+PGHI's phase is a good start, not a consistent spectrogram: a few fast Griffin-Lim
+iterations from it (:func:`ssgan_plugins.paper.griffin_lim.griffin_lim` with
+``phase=``) cut the spectral convergence further, far below what Griffin-Lim reaches
+from a zero or random start in the same iterations (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import Tensor
+
+from ssgan_core.errors import InputError
+from ssgan_core.interfaces import AudioSpec, Inverter, StftSpec
+from ssgan_plugins.paper.griffin_lim import griffin_lim
+
+TOL_DB = (-15.0, -30.0, -60.0)
+"""Default integration stages (dB below each signal's peak); see :class:`PghiOptions`.
+Chosen on the dev set's training kicks and tones (docs/benchmarks.md): better than one
+stage at -20 or -50 dB and than (-10, -20, -50), alone and as the start of Griffin-Lim."""
+
+
+class PghiOptions(BaseModel):
+    """Options of the ``pghi`` inverter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(
+        10, ge=0, le=10_000, description="Fast Griffin-Lim iterations after PGHI (0: PGHI's phase alone)."
+    )
+    momentum: float = Field(0.99, ge=0.0, le=1.0, description="Fast Griffin-Lim momentum.")
+    tol_db: list[float] = Field(
+        default_factory=lambda: list(TOL_DB),
+        min_length=1,
+        description=(
+            "PGHI stages, in dB below each signal's peak (negative, descending): each stage "
+            "integrates the coefficients above its level, continuing from the earlier stages'; "
+            "coefficients below the last get a random phase."
+        ),
+    )
+    gate_db: float | None = Field(
+        -70.0,
+        le=0.0,
+        description=(
+            "Noise gate of the Griffin-Lim iterations: target bins more than this many dB below "
+            "the item's loudest bin are silenced; null disables the gate."
+        ),
+    )
+    channel_phase: Literal["linked", "independent"] = Field(
+        "linked",
+        description=(
+            "linked: one phase per item, integrated from the channels' summed magnitude and kept "
+            "shared through the iterations; independent: each channel gets its own."
+        ),
+    )
+    ratio_scale: float = Field(
+        1.0,
+        gt=0.0,
+        le=10.0,
+        description=(
+            "Multiplies the window's time-frequency ratio (1: the window's own). Recorded kicks "
+            "measured 0.7 dB better at 1.2, tones 0.6 dB worse (docs/benchmarks.md)."
+        ),
+    )
+    seed: int = Field(0, description="Seed of the random phase of the quiet coefficients.")
+
+    @field_validator("tol_db")
+    @classmethod
+    def _negative_descending(cls, value: list[float]) -> list[float]:
+        if any(t >= 0 for t in value) or value != sorted(value, reverse=True):
+            raise ValueError("must be negative and descending, e.g. [-15, -30, -60]")
+        return value
+
+
+# --------------------------------------------------------------------------- the window
+
+
+def padded_window(spec: StftSpec) -> np.ndarray:
+    """The window as the STFT applies it: centred in ``n_fft`` samples, float64."""
+    window = spec.window.detach().cpu().double().numpy()
+    if window.ndim != 1 or window.size != spec.win_length or spec.win_length > spec.n_fft:
+        raise InputError(
+            f"STFT window has shape {window.shape}; expected ({spec.win_length},) with "
+            f"win_length <= n_fft={spec.n_fft}"
+        )
+    left = (spec.n_fft - spec.win_length) // 2
+    return np.pad(window, (left, spec.n_fft - spec.win_length - left))
+
+
+def window_centre(window: np.ndarray) -> float:
+    """Centre of the squared window, in samples from its first sample (``(L - 1) / 2`` if symmetric)."""
+    energy = window**2
+    return float((np.arange(window.size) * energy).sum() / energy.sum())
+
+
+def window_ratio(window: np.ndarray) -> float:
+    """Time-frequency ratio ``lam`` (samples^2) of the Gaussian that best stands in for ``window``.
+
+    For ``exp(-pi t^2 / lam)`` the spreads (standard deviations) of the squared window
+    in time (samples) and of its squared spectrum (cycles per sample) are
+    ``sqrt(lam / 4 pi)`` and ``sqrt(1 / (4 pi lam))``: their ratio is ``lam``. Other
+    windows get the ratio of their own spreads; the spectrum is the DTFT, sampled by a
+    16x zero-padded FFT.
+    """
+    energy = window**2
+    t = np.arange(window.size) - window_centre(window)
+    time_spread = math.sqrt((t**2 * energy).sum() / energy.sum())
+    size = 16 * window.size
+    power = np.abs(np.fft.fft(window, size)) ** 2
+    freq = np.fft.fftfreq(size)
+    freq_spread = math.sqrt((freq**2 * power).sum() / power.sum())
+    return time_spread / freq_spread
+
+
+# --------------------------------------------------------------------------- PGHI
+
+
+def pghi(
+    magnitude: Tensor,
+    spec: StftSpec,
+    *,
+    tol_db: Sequence[float] = TOL_DB,
+    seed: int = 0,
+    ratio: float | None = None,
+) -> Tensor:
+    """PGHI phase (radians) for a linear magnitude ``(..., bins, frames)``; same shape, float32.
+
+    Every ``(bins, frames)`` slice is one signal. The phase follows ``torch.stft``'s
+    convention (measured from the frame's first sample), so ``torch.polar(magnitude,
+    phase)`` is the STFT estimate. Signals run in parallel on ``torch.get_num_threads()``
+    threads (the integration releases the GIL). ``ratio`` replaces the window's own
+    time-frequency ratio (:func:`window_ratio`), for experiments.
+    """
+    from ssgan_plugins.pghi._heap import pghi_signals  # numba: imported only when used
+
+    bins = spec.n_fft // 2 + 1
+    if magnitude.dim() < 2 or magnitude.shape[-2] != bins or magnitude.shape[-1] < 1:
+        raise InputError(
+            f"magnitude has shape {tuple(magnitude.shape)}; expected (..., {bins} freq bins, frames) "
+            f"for n_fft={spec.n_fft}"
+        )
+    if not tol_db or any(t >= 0 for t in tol_db) or list(tol_db) != sorted(tol_db, reverse=True):
+        raise InputError(f"tol_db must be negative and descending, e.g. [-15, -30, -60] (got {list(tol_db)})")
+    tols = np.asarray(tol_db, dtype=np.float64) / 20 * math.log(10)
+    window = padded_window(spec)
+    centre = window_centre(window)
+    if ratio is None:
+        ratio = window_ratio(window)
+    mag = magnitude.detach().to("cpu", torch.float32).reshape(-1, *magnitude.shape[-2:])
+    mag = torch.nan_to_num(mag, nan=0.0, posinf=0.0).clamp_min(0.0).contiguous().numpy()
+    phase = np.empty_like(mag)
+
+    def run(part: slice) -> None:
+        first = part.start
+        pghi_signals(mag[part], spec.hop_length, spec.n_fft, ratio, centre, tols, seed, first, phase[part])
+
+    signals = mag.shape[0]
+    workers = max(1, min(torch.get_num_threads(), signals))
+    chunk = math.ceil(signals / workers)
+    parts = [slice(start, start + chunk) for start in range(0, signals, chunk)]
+    if len(parts) == 1:
+        run(parts[0])
+    else:
+        list(_pool(len(parts), os.getpid()).map(run, parts))
+    return torch.from_numpy(phase).reshape(magnitude.shape).to(magnitude.device)
+
+
+@functools.cache
+def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """A kept pool of integration threads (per process: a forked child needs its own)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="pghi")
+
+
+def pghi_griffin_lim(
+    magnitude: Tensor,
+    spec: StftSpec,
+    iterations: int = 10,
+    momentum: float = 0.99,
+    *,
+    tol_db: Sequence[float] = TOL_DB,
+    gate_db: float | None = -70.0,
+    linked: bool = True,
+    seed: int = 0,
+    ratio_scale: float = 1.0,
+) -> Tensor:
+    """PGHI's phase, then ``iterations`` of fast Griffin-Lim from it: ``(B, C, F, T)`` -> ``(B, C, samples)``.
+
+    ``linked``: one phase per item, integrated from the channels' summed magnitude (the
+    mid signal's, for channels in phase) and kept shared by the iterations, so the stereo
+    image stays a coherent pan as with ``griffin-lim``'s linked mode. ``ratio_scale``
+    multiplies the window's time-frequency ratio.
+    """
+    if magnitude.dim() != 4:
+        raise InputError(
+            f"magnitude has shape {tuple(magnitude.shape)}; expected (batch, channels, freq, frames)"
+        )
+    ratio = window_ratio(padded_window(spec)) * ratio_scale
+    if linked:
+        phase = pghi(magnitude.sum(1, keepdim=True), spec, tol_db=tol_db, seed=seed, ratio=ratio)
+        phase = phase.expand_as(magnitude)
+    else:
+        phase = pghi(magnitude, spec, tol_db=tol_db, seed=seed, ratio=ratio)
+    return griffin_lim(
+        magnitude, spec, iterations, momentum, gate_db=gate_db, phase=phase.contiguous(), linked=linked
+    )
+
+
+class Pghi(Inverter):
+    """``pghi``: linear magnitude ``(B, 2, F, T)`` -> waveform ``(B, 2, spec.length)``."""
+
+    def __init__(self, options: PghiOptions) -> None:
+        super().__init__()
+        self.options = options
+
+    def forward(self, magnitude: Tensor, spec: StftSpec) -> Tensor:
+        o = self.options
+        return pghi_griffin_lim(
+            magnitude,
+            spec,
+            o.iterations,
+            o.momentum,
+            tol_db=o.tol_db,
+            gate_db=o.gate_db,
+            linked=o.channel_phase == "linked",
+            seed=o.seed,
+            ratio_scale=o.ratio_scale,
+        )
+
+
+def build_pghi(options: PghiOptions, audio: AudioSpec) -> Pghi:
+    """Factory registered as ``pghi``."""
+    return Pghi(options)
