@@ -43,8 +43,6 @@ METRICS_FILE = "metrics.jsonl"
 PREVIEW_DIR = "previews"
 REPORT_EVERY = 5
 """Steps between live-loss updates (each one reads running sums back from the device)."""
-HELD_DTYPE = torch.float16
-"""dtype the encoded dataset is held in during training; batches are float32."""
 
 
 class TrainingDiverged(SsganError):
@@ -396,7 +394,11 @@ class Trainer:
     # ----------------------------------------------------------------- data
 
     def prepare(self) -> None:
-        """Encode (or load from cache) the dataset, split it, put training data on the device."""
+        """Encode (or load from cache) the dataset and split it by source clip.
+
+        Images stay in the cache file (:class:`~ssgan_core.data.ImageStore`); each batch
+        is read when it is needed, so memory does not grow with the folder.
+        """
         if self.names is not None:
             return
         data = load_dataset(self.cfg, self.host, device=self.device, progress=self.reporter.encoding)
@@ -408,18 +410,17 @@ class Trainer:
                 "it cannot be resumed exactly; start a new run"
             )
         self.data_key = data.key
-        train_idx, val_idx = split_indices(len(data), self.cfg.data.val_fraction, self.cfg.seed)
+        train_idx, val_idx = split_indices(
+            data.groups, self.cfg.data.val_fraction, self.cfg.seed, data.augmented
+        )
         batch_size = self.cfg.training.batch_size
         if len(train_idx) < batch_size:
             raise InputError(
-                f"only {len(train_idx)} training clips (of {len(data)}) for training.batch_size = "
+                f"only {len(train_idx)} training images (of {len(data)}) for training.batch_size = "
                 f"{batch_size}; add data or lower the batch size"
             )
         self.names = data.names
-        # One tensor for both splits, indexed per batch; held as float16 (images lie in [-1, 1],
-        # so that is ~0.04 dB of a 80 dB range) to halve the largest block of memory.
-        self.images = data.images.to(self.device, HELD_DTYPE)
-        del data
+        self.images = data.images
         self.train_idx, self.val_idx = train_idx.to(self.device), val_idx.to(self.device)
         self.batches_per_epoch = len(train_idx) // batch_size
         self.val_latents = self.generator.sample_latent(
@@ -428,12 +429,15 @@ class Trainer:
         self.val_audio: Tensor | None = None
         if self.cfg.training.fd_every_epoch:
             self.reporter.phase("rendering validation audio")
+            chunk = 16 * batch_size  # whole batches, so the inverter draws its numbers as in one call
             with self._side_rng():
-                self.val_audio = self._render(self.images_at(self.val_idx))
+                self.val_audio = torch.cat(
+                    [self._render(self.images_at(i)) for i in self.val_idx.split(chunk)]
+                )
 
     def images_at(self, idx: Tensor) -> Tensor:
-        """Dataset images at ``idx`` as a float32 batch on the device."""
-        return self.images.index_select(0, idx).float()
+        """Dataset images at ``idx`` as a float32 batch on the device, read from the cache file."""
+        return self.images.take(idx, self.device)
 
     def _render(self, images: Tensor) -> Tensor:
         return render_audio(
