@@ -7,6 +7,7 @@ The sidecar is ``<output>.json`` (``data.npy`` -> ``data.npy.json``): the transf
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -27,7 +28,8 @@ from ssgan_cli.common import (
     progress,
 )
 from ssgan_core import __version__
-from ssgan_core.audio import find_audio_files, read_audio
+from ssgan_core.audio import find_audio_files, read_many
+from ssgan_core.data import release_free_memory
 from ssgan_core.errors import AudioError, InputError, SsganError
 from ssgan_core.interfaces import AudioSpec, Transform
 from ssgan_core.plugins import registry
@@ -99,14 +101,15 @@ def encode(
         store: np.memmap | None = None
         with progress() as bar:
             task = bar.add_task("encoding", total=len(files), status="")
-            for start in range(0, len(files), CHUNK):
+            reads = read_many(files, spec, downmix=downmix)  # decoded in parallel threads, in order
+            for _ in range(0, len(files), CHUNK):
                 clips, names = [], []
-                for path in files[start : start + CHUNK]:
-                    try:
-                        clips.append(read_audio(path, spec, downmix=downmix))
+                for path, audio in itertools.islice(reads, CHUNK):
+                    if isinstance(audio, AudioError):
+                        skipped.append((path, audio.reason))
+                    else:
+                        clips.append(audio)
                         names.append(path)
-                    except AudioError as exc:
-                        skipped.append((path, exc.reason))
                     bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
                 if not clips:
                     continue
@@ -118,6 +121,7 @@ def encode(
                     )
                 store[len(encoded) : len(encoded) + len(images)] = images
                 encoded.extend(names)
+                release_free_memory()  # else freed buffers pile up in fragmented heaps
         if store is None:
             _report_skipped(skipped)
             raise SsganError(f"nothing could be encoded: all {len(files)} input files were skipped")

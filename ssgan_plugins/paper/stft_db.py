@@ -133,19 +133,38 @@ class StftDbTransform(Transform):
     # ------------------------------------------------------------------ encode
     def magnitude(self, audio: Tensor) -> Tensor:
         """``(B, 2, samples)`` -> linear magnitude ``(B, 2, 256, 256)`` (first 256 frames)."""
+        return self._spectrum(audio).abs().reshape(audio.shape[0], CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+
+    def _spectrum(self, audio: Tensor) -> Tensor:
+        """Complex STFT ``(B * 2, 256, 256)``: every channel, first 256 frames."""
         self._check(audio, (CHANNELS, self.audio.num_samples), "audio", "samples")
-        batch = audio.shape[0]
-        flat = audio.to(self.window.dtype).reshape(batch * CHANNELS, -1)
+        flat = audio.to(self.window.dtype).reshape(audio.shape[0] * CHANNELS, -1)
         n_fft = self.options.n_fft
         spectrum = torch.stft(
             flat, n_fft, self.hop_length, n_fft, self.window, center=True, pad_mode="reflect",
             return_complex=True,
         )  # fmt: skip
-        return spectrum[..., :IMAGE_SIZE].abs().reshape(batch, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+        return spectrum[..., :IMAGE_SIZE]
+
+    def _decibels(self, audio: Tensor) -> Tensor:
+        """``20 log10(max(|X|, amin) / ref)`` ``(B, 2, 256, 256)``, as ``10 log10`` of the power.
+
+        Computed in place in one buffer: the square root and each step's fresh tensor
+        cost more than the FFT (a batch of 32 allocated ~10 buffers of 17-34 MB, each
+        paged in anew), so folders encoded at half the speed. In place, it is not
+        differentiable (nothing back-propagates through ``encode``).
+        """
+        o = self.options
+        spectrum = self._spectrum(audio)
+        power = spectrum.real.square()
+        power.addcmul_(spectrum.imag, spectrum.imag)
+        del spectrum
+        db = power.clamp_min_(o.amin**2).div_(o.ref**2).log10_().mul_(10.0)
+        return db.reshape(audio.shape[0], CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 
     def encode(self, audio: Tensor) -> Tensor:
         o = self.options
-        db = 20.0 * torch.log10(self.magnitude(audio).clamp_min(o.amin) / o.ref)
+        db = self._decibels(audio)
         if o.scaling == "paper":
             if o.top_db is not None:
                 db = torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - o.top_db)
@@ -153,12 +172,13 @@ class StftDbTransform(Transform):
             span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
             return (db - low) / span * 2.0 - 1.0
         floor = None if o.top_db is None else db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
+        silent = db <= floor if floor is not None and o.level_floor == "silence" else None
         if floor is not None and o.level_floor == "level":
-            db = torch.maximum(db, floor)
-        image = (db - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
-        if floor is not None and o.level_floor == "silence":
-            image = image.masked_fill(db <= floor, -1.0)
-        return image.clamp(-1.0, 1.0)
+            torch.maximum(db, floor, out=db)
+        image = db.sub_(o.level_min_db).div_(o.level_max_db - o.level_min_db).mul_(2.0).sub_(1.0)
+        if silent is not None:
+            image.masked_fill_(silent, -1.0)
+        return image.clamp_(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
     def decode(self, image: Tensor) -> Tensor:
