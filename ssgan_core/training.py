@@ -43,6 +43,9 @@ METRICS_FILE = "metrics.jsonl"
 PREVIEW_DIR = "previews"
 REPORT_EVERY = 5
 """Steps between live-loss updates (each one reads running sums back from the device)."""
+FD_REFERENCE_CLIPS = 1024
+"""Validation clips (at most; a seeded choice) rendered as the per-epoch FD reference, so the
+audio held for it stops growing with the folder (2,000 clips of 0.6 s would be 423 MB)."""
 
 
 class TrainingDiverged(SsganError):
@@ -428,12 +431,19 @@ class Trainer:
         )
         self.val_audio: Tensor | None = None
         if self.cfg.training.fd_every_epoch:
+            reference = self.val_idx
+            if len(reference) > FD_REFERENCE_CLIPS:
+                pick = torch.randperm(
+                    len(reference), generator=torch.Generator().manual_seed(self.cfg.seed + 3)
+                )
+                reference = reference[pick[:FD_REFERENCE_CLIPS].to(reference.device)].sort().values
             self.reporter.phase("rendering validation audio")
             chunk = 16 * batch_size  # whole batches, so the inverter draws its numbers as in one call
+            self.val_audio = torch.empty(len(reference), 2, self.audio.num_samples)  # filled in place
             with self._side_rng():
-                self.val_audio = torch.cat(
-                    [self._render(self.images_at(i)) for i in self.val_idx.split(chunk)]
-                )
+                for begin in range(0, len(reference), chunk):
+                    images = self.images_at(reference[begin : begin + chunk])
+                    self.val_audio[begin : begin + chunk] = self._render(images)
 
     def images_at(self, idx: Tensor) -> Tensor:
         """Dataset images at ``idx`` as a float32 batch on the device, read from the cache file."""
