@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+import scipy.fft
 import scipy.signal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -100,6 +102,23 @@ def kaiser_window(length: int, beta: float) -> Tensor:
     return torch.from_numpy(scipy.signal.windows.kaiser(length, beta, sym=True)).float()
 
 
+def stft_cpu(flat: Tensor, n_fft: int, hop: int, window: Tensor, frames: int) -> Tensor:
+    """``torch.stft(flat, n_fft, hop, n_fft, window, center=True, pad_mode="reflect")`` on the
+    CPU, first ``frames`` frames: ``(rows, n_fft // 2 + 1, frames)`` complex.
+
+    The same frames and window through scipy's FFT (pocketfft), which did these 510-point
+    transforms in half the time of torch's (MKL): 2.9-3.4 vs 5.6-6.3 ms per stereo clip,
+    batch 16, 2 threads, in one run on a loaded machine; results agree to 1e-6 of the peak.
+    The STFT is most of the cost of encoding a folder.
+    """
+    half = n_fft // 2
+    padded = np.pad(flat.numpy(), ((0, 0), (half, half)), mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop][:, :frames]
+    workers = max(1, torch.get_num_threads())
+    spectrum = scipy.fft.rfft(windows * window.numpy(), axis=-1, workers=workers)
+    return torch.from_numpy(spectrum).transpose(1, 2)
+
+
 class StftDbTransform(Transform):
     """Kaiser STFT magnitude in dB, scaled to ``[-1, 1]``; see the module docstring."""
 
@@ -140,6 +159,8 @@ class StftDbTransform(Transform):
         self._check(audio, (CHANNELS, self.audio.num_samples), "audio", "samples")
         flat = audio.to(self.window.dtype).reshape(audio.shape[0] * CHANNELS, -1)
         n_fft = self.options.n_fft
+        if flat.device.type == "cpu" and not flat.requires_grad:
+            return stft_cpu(flat, n_fft, self.hop_length, self.window, IMAGE_SIZE)
         spectrum = torch.stft(
             flat, n_fft, self.hop_length, n_fft, self.window, center=True, pad_mode="reflect",
             return_complex=True,
