@@ -6,7 +6,7 @@ Three sides, each in its own subprocess (so peak RSS is its own), on the same fo
                 decoded in parallel threads (``ssgan_core.audio.read_many``), the STFT
                 batched 32 clips at a time, images written to a file as they are made.
                 Timed from the first file read to the last image written (imports and
-                part construction excluded).
+                part construction excluded), wall and CPU (all threads).
 ``cli``         ``ssgan encode FOLDER -o out.npy --preset paper-kicks``, end to end: wall
                 time of the whole command, Python start-up and imports included.
 ``librosa``     what the original code did, one file at a time in one process:
@@ -16,7 +16,9 @@ Three sides, each in its own subprocess (so peak RSS is its own), on the same fo
 Run: ``python benchmarks/bench_encode.py [--folder DIR] [--json]``. Without ``--folder``
 it uses ``/work/devset/kicks/train`` when that exists, else it writes 1,220 WAVs
 (44.1, 48, 22.05 and 96 kHz; 0.2 to 1.5 s; mono and stereo; 16-bit, 24-bit and float)
-to a temporary folder. Numbers depend on the machine and on what else runs on it.
+to a temporary folder. Numbers depend on the machine and on what else runs on it: on a
+shared machine the wall-clock ratio follows the load, and the CPU time per file (user +
+system, every thread; the CLI's includes its start-up) says how much work each side does.
 Workers run with ``GOMP_SPINCOUNT=30000`` (as ``ssgan`` sets it) unless ``OMP_WAIT_POLICY``
 or ``GOMP_SPINCOUNT`` is already set.
 """
@@ -67,10 +69,10 @@ def _ssgan(folder: str) -> dict[str, float]:
     transform = build_part("transform", cfg.transform, audio, get_host())
     source = FolderSource(FolderOptions(path=Path(folder)), audio)
     files = len(source.files)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     data = encode_clips(source, transform, audio)
-    seconds = time.perf_counter() - start
-    return {"files": files, "encoded": len(data), "seconds": seconds}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"files": files, "encoded": len(data), "seconds": seconds, "cpu_s": cpu}
 
 
 def _librosa(folder: str) -> dict[str, float]:
@@ -86,14 +88,14 @@ def _librosa(folder: str) -> dict[str, float]:
     hop = audio.num_samples // 255
     window = ("kaiser", options["kaiser_beta"])
     files = find_audio_files([folder])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for path in files:
         y, _ = librosa.load(path, sr=audio.sample_rate, mono=False, duration=audio.seconds)
         y = librosa.util.fix_length(np.atleast_2d(y), size=audio.num_samples)
         spectrum = librosa.stft(y, n_fft=n_fft, hop_length=hop, window=window)
         librosa.amplitude_to_db(np.abs(spectrum[..., :256, :256]), ref=1.0, top_db=options["top_db"])
-    seconds = time.perf_counter() - start
-    return {"files": len(files), "encoded": len(files), "seconds": seconds}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"files": len(files), "encoded": len(files), "seconds": seconds, "cpu_s": cpu}
 
 
 def _worker(side: str, folder: str) -> None:
@@ -101,8 +103,8 @@ def _worker(side: str, folder: str) -> None:
     print(json.dumps(result))
 
 
-def _run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one child process."""
+def _run(command: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (all threads), peak RSS (MiB) and stdout of one child process."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, env=env, text=True)
@@ -115,7 +117,7 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         out.seek(0)
         text = out.read()
     per_mib = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return wall, usage.ru_maxrss / per_mib, text
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / per_mib, text
 
 
 def main() -> None:
@@ -134,27 +136,35 @@ def main() -> None:
         folder = args.folder or (DEVSET if DEVSET.is_dir() else make_folder(Path(tmp) / "folder"))
         rows = {}
         for side in ("librosa", "ssgan"):
-            wall, rss, text = _run([sys.executable, __file__, "--worker", side, str(folder)], env)
+            _, _, rss, text = _run([sys.executable, __file__, "--worker", side, str(folder)], env)
             rows[side] = {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
         ssgan = Path(sys.executable).with_name("ssgan")
         cli = [str(ssgan)] if ssgan.exists() else [sys.executable, "-m", "ssgan_cli"]
         out = Path(tmp) / "out.npy"
-        wall, rss, _ = _run([*cli, "encode", str(folder), "-o", str(out), "--preset", "paper-kicks"], env)
+        wall, cpu, rss, _ = _run(
+            [*cli, "encode", str(folder), "-o", str(out), "--preset", "paper-kicks"], env
+        )
         files = rows["ssgan"]["files"]
-        rows["cli"] = {"files": files, "encoded": rows["ssgan"]["encoded"], "seconds": wall, "rss_mib": rss}
+        encoded = rows["ssgan"]["encoded"]
+        rows["cli"] = {"files": files, "encoded": encoded, "seconds": wall, "cpu_s": cpu, "rss_mib": rss}
     base = rows["librosa"]["files"] / rows["librosa"]["seconds"]
+    base_cpu = rows["librosa"]["cpu_s"] / rows["librosa"]["files"]
     for row in rows.values():
         row["files_per_s"] = row["files"] / row["seconds"]
         row["vs_librosa"] = row["files_per_s"] / base
+        row["cpu_ms_per_file"] = 1000 * row["cpu_s"] / row["files"]
+        row["cpu_vs_librosa"] = base_cpu / (row["cpu_s"] / row["files"])
     if args.json:
         print(json.dumps({"folder": str(folder), "cpus": os.cpu_count(), "rows": rows}, indent=2))
         return
     print(f"folder {folder}: {files} files, {os.cpu_count()} CPUs")
-    print(f"{'side':<10} {'seconds':>8} {'files/s':>8} {'x librosa':>10} {'peak RSS MiB':>13}")
+    head = f"{'side':<8} {'seconds':>8} {'files/s':>8} {'x librosa':>10}"
+    print(f"{head} {'CPU ms/file':>12} {'x less CPU':>11} {'RSS MiB':>8}")
     for side in ("librosa", "ssgan", "cli"):
         r = rows[side]
         rate, ratio = f"{r['files_per_s']:>8.0f}", f"{r['vs_librosa']:>9.2f}x"
-        print(f"{side:<10} {r['seconds']:>8.2f} {rate} {ratio} {r['rss_mib']:>13.0f}")
+        cpu = f"{r['cpu_ms_per_file']:>12.2f} {r['cpu_vs_librosa']:>10.2f}x"
+        print(f"{side:<8} {r['seconds']:>8.2f} {rate} {ratio} {cpu} {r['rss_mib']:>8.0f}")
 
 
 if __name__ == "__main__":
