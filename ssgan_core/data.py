@@ -451,14 +451,17 @@ def encode_dataset(
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.npy.tmp-{os.getpid()}"
+    file = open(tmp, "w+b", buffering=0)  # noqa: SIM115 (the store keeps it open)
     try:
-        file = open(tmp, "w+b", buffering=0)  # noqa: SIM115 (the store keeps it open)
         data = encode_clips(
             source, transform, audio, file=file, augment=augment, seed=seed, device=device, progress=progress
         )
         data.key = key
         os.replace(tmp, cache_dir / f"{key}.npy")  # the open file follows the rename
         _write_meta(cache_dir, key, data, info or {})
+    except BaseException:
+        file.close()
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return data
