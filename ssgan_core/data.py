@@ -417,12 +417,12 @@ def _stack_clips(batch: list[Clip], audio: AudioSpec) -> Tensor:
 def _encode_checked(transform: Transform, waves: Tensor, names: list[str]) -> np.ndarray:
     """``transform.encode`` as float16 numpy; :class:`InputError` naming any clip that gave NaN/inf."""
     with torch.no_grad():
-        images = transform.encode(waves).float().cpu().numpy()
-    finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
+        images = transform.encode(waves).float().cpu()
+    finite = np.isfinite(images.numpy()).reshape(len(images), -1).all(axis=1)
     if not finite.all():
         bad = ", ".join(n for n, ok in zip(names, finite, strict=True) if not ok)
         raise InputError(f"the transform produced non-finite values while encoding {bad}")
-    return images.astype(STORED_DTYPE)
+    return images.to(torch.float16).numpy()  # numpy's astype took 0.65 ms an image, torch 0.01-0.24
 
 
 def encode_dataset(
