@@ -7,6 +7,7 @@ The sidecar is ``<output>.json`` (``data.npy`` -> ``data.npy.json``): the transf
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,8 @@ def encode(
     """Encode audio into (N, 2, 256, 256) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
     import torch  # here, not at the top: commands that need no torch start fast
 
-    from ssgan_core.audio import find_audio_files, read_audio
+    from ssgan_core.audio import find_audio_files, read_many
+    from ssgan_core.data import release_free_memory
     from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
     from ssgan_core.image_arrays import NpyStream
 
@@ -117,14 +119,15 @@ def encode(
     with atomic_write(output) as handle, progress() as bar:
         store: NpyStream | None = None
         task = bar.add_task("encoding", total=len(files), status="")
-        for start in range(0, len(files), CHUNK):
+        reads = read_many(files, spec, downmix=downmix)  # decoded in parallel threads, in order
+        for _ in range(0, len(files), CHUNK):
             clips, names = [], []
-            for path in files[start : start + CHUNK]:
-                try:
-                    clips.append(read_audio(path, spec, downmix=downmix))
+            for path, audio in itertools.islice(reads, CHUNK):
+                if isinstance(audio, AudioError):
+                    skipped.append((path, audio.reason))
+                else:
+                    clips.append(audio)
                     names.append(path)
-                except AudioError as exc:
-                    skipped.append((path, exc.reason))
                 bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
             if not clips:
                 continue
@@ -134,6 +137,7 @@ def encode(
                 store = NpyStream(handle, images.shape[1:], len(files))
             store.append(images)
             encoded.extend(names)
+            release_free_memory()  # else freed buffers pile up in fragmented heaps
         if store is None:
             _report_skipped(skipped)
             raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ssgan_core.errors import ConfigError, SsganError
 from ssgan_core.registry import UnknownPartError
@@ -64,6 +64,51 @@ class AudioConfig(_Strict):
         return AudioSpec(self.sample_rate, self.seconds)
 
 
+class AugmentConfig(_Strict):
+    """Augmented copies encoded beside each clip (all off by default; see docs/training.md).
+
+    Each range ``[low, high]`` is sampled uniformly per copy; ``[0, 0]`` (``[1, 1]`` for
+    width) leaves that property alone. Copies are drawn from the run seed and the clip's
+    index, so the same folder and settings give the same copies.
+    """
+
+    copies: int = Field(
+        0, ge=0, le=1000, description="Augmented variants per clip; 0 turns augmentation off."
+    )
+    pitch_semitones: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="Pitch shift range [low, high] in semitones, by resampling: speed and pitch change "
+        "together, as on tape.",
+    )
+    gain_db: tuple[float, float] = Field((0.0, 0.0), description="Gain range [low, high] in dB.")
+    width: tuple[float, float] = Field(
+        (1.0, 1.0),
+        description="Stereo width range [low, high]: the side signal (L-R)/2 times this; 0 is mono.",
+    )
+    decay_db_per_s: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="Decay shaping range [low, high]: the clip times an exponential envelope falling this "
+        "many dB per second (negative lengthens the tail).",
+    )
+    offset_ms: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="Onset offset range [low, high] in ms: positive starts the clip later (silence first), "
+        "negative cuts its start.",
+    )
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> AugmentConfig:
+        for name in ("pitch_semitones", "gain_db", "width", "decay_db_per_s", "offset_ms"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: low ({low}) is above high ({high})")
+        if self.width[0] < 0:
+            raise ValueError(f"width: {self.width[0]} is negative; 0 is mono, 1 leaves the clip alone")
+        if max(abs(v) for v in self.pitch_semitones) > 24:
+            raise ValueError(f"pitch_semitones: {self.pitch_semitones} goes beyond two octaves")
+        return self
+
+
 class DataConfig(_Strict):
     source: PartConfig = Field(
         default_factory=lambda: PartConfig(name="synthetic-kicks"),
@@ -73,6 +118,7 @@ class DataConfig(_Strict):
     cache_dir: Path | None = Field(
         None, description="Where encoded datasets are cached; default: <runs_dir>/.cache."
     )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
 
 class EarlyStoppingConfig(_Strict):

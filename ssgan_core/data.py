@@ -9,26 +9,39 @@ file or setting re-encodes and anything else reuses the cache.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
+import io
 import json
+import os
+import struct
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
 
-from ssgan_core.config import RunConfig
+from ssgan_core.augment import augment as augment_audio
+from ssgan_core.augment import draw_parameters
+from ssgan_core.config import AugmentConfig, RunConfig
 from ssgan_core.errors import AudioError, InputError, OutputError
-from ssgan_core.files import atomic_write, ensure_folder, remove_leftovers, write_text
+from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
 from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+"""3: rows written as encoded (fixed 128-byte header), groups and augmented flags in the JSON."""
 STORED_DTYPE = np.float16
-"""dtype of encoded images in memory and in the cache (see :class:`EncodedDataset`)."""
-ENCODE_BATCH = 32
+"""dtype of encoded images in the cache (see :class:`EncodedDataset`)."""
+ENCODE_BATCH = 16
+TRIM_EVERY = 8
+"""Encoded batches between :func:`release_free_memory` calls."""
 ProgressFn = Callable[[int, int | None], None]
 """``progress(done, total)``; ``total`` is ``None`` when the source cannot say."""
 
@@ -90,16 +103,15 @@ class FolderSource(DatasetSource):
         return f"folder:{digest.hexdigest()}"
 
     def clips(self) -> Iterator[Clip]:
-        from ssgan_core.audio import read_audio
+        """Files decoded in parallel threads (:func:`~ssgan_core.audio.read_many`), in sorted order."""
+        from ssgan_core.audio import read_many
 
         self.skipped = []
         root = self.options.path
-        for path in self.files:
+        for path, audio in read_many(self.files, self.audio, downmix=self.options.downmix):
             name = str(path.relative_to(root))
-            try:
-                audio = read_audio(path, self.audio, downmix=self.options.downmix)
-            except AudioError as exc:
-                self.skipped.append(SkippedItem(name, exc.reason))
+            if isinstance(audio, AudioError):
+                self.skipped.append(SkippedItem(name, audio.reason))
                 continue
             yield Clip(name, np.asarray(audio, dtype=np.float32))
 
@@ -108,19 +120,151 @@ def build_folder_source(options: FolderOptions, audio: AudioSpec) -> FolderSourc
     return FolderSource(options, audio)
 
 
+# --------------------------------------------------------------------------- memory
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; elsewhere nothing).
+
+    Encoding allocates buffers of many sizes per batch (decoded files, STFTs, images);
+    glibc keeps what they free in fragmented heaps instead of returning it, and the
+    resident set grew by about 0.15 MB per encoded file (1.9 GB after 3,528 files).
+    Trimming every few batches kept it flat at the first batch's level (measured in
+    docs/benchmarks.md).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):  # not glibc (or no C library handle, as on Windows)
+        return None
+
+
+# --------------------------------------------------------------------------- the image store
+
+
+class ImageStore:
+    """Encoded images ``(N, 2, freq, time)`` in a float16 ``.npy`` file, read a batch at a time.
+
+    Training asks for a batch of rows (:meth:`take`); each row is read from the file with
+    one ``readinto`` into the batch's own buffer. Nothing is memory-mapped and nothing is
+    kept, so the process holds one batch whatever ``N`` is (a memory map would do as
+    well at first, but every page it touches stays in the resident set, and a run
+    touches them all). The OS page cache keeps the file's hot pages, outside our RSS.
+    """
+
+    def __init__(self, file: io.FileIO, offset: int, shape: tuple[int, ...]) -> None:
+        self._file, self._offset = file, offset
+        self.shape = tuple(int(n) for n in shape)
+        self.row_bytes = int(np.prod(self.shape[1:])) * STORED_DTYPE().itemsize
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path) -> ImageStore:
+        """The store of an ``.npy`` cache file; :class:`ValueError` if it is not a float16 4-D array."""
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 (the store owns it)
+        try:
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(fh)
+            if fortran or np.dtype(dtype) != STORED_DTYPE or len(shape) != 4:
+                raise ValueError(f"{path}: not a C-order float16 (N, 2, F, T) array")
+            store = cls(fh, fh.tell(), shape)
+            if os.fstat(fh.fileno()).st_size != store._offset + store.shape[0] * store.row_bytes:
+                raise ValueError(f"{path}: file size does not match its header")
+        except BaseException:
+            fh.close()
+            raise
+        return store
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, idx: np.ndarray | Tensor | list[int]) -> np.ndarray:
+        """Rows ``idx`` (any order, repeats allowed) as a new float16 array."""
+        if isinstance(idx, Tensor):
+            idx = idx.detach().cpu().numpy()
+        order = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if order.size and (order.min() < 0 or order.max() >= len(self)):
+            raise IndexError(f"image index out of range 0..{len(self) - 1}")
+        out = np.empty((len(order), *self.shape[1:]), dtype=STORED_DTYPE)
+        with self._lock:
+            for slot, row in enumerate(order.tolist()):
+                self._file.seek(self._offset + row * self.row_bytes)
+                got = self._file.readinto(out[slot].data.cast("B"))
+                if got != self.row_bytes:
+                    raise OSError(f"image cache file ended early at row {row} (it changed on disk?)")
+        return out
+
+    def take(self, idx: np.ndarray | Tensor | list[int], device: torch.device | str = "cpu") -> Tensor:
+        """Rows ``idx`` as a float32 batch on ``device`` (copied as float16, widened there)."""
+        return torch.from_numpy(self.rows(idx)).to(device).float()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _NpyWriter:
+    """Appends float16 rows to a ``.npy`` file as they are encoded; the row count goes in at the end.
+
+    The header is padded to a fixed size, so :meth:`finish` rewrites it in place.
+    """
+
+    HEADER_BYTES = 128
+
+    def __init__(self, file: io.FileIO) -> None:
+        self.file, self.rows = file, 0
+        self.row_shape: tuple[int, ...] | None = None
+        self.file.write(b"\0" * self.HEADER_BYTES)
+
+    def append(self, images: np.ndarray) -> None:
+        block = np.ascontiguousarray(images, dtype=STORED_DTYPE)
+        if self.row_shape is None:
+            self.row_shape = block.shape[1:]
+        self.file.write(block.data.cast("B"))
+        self.rows += len(block)
+
+    def finish(self) -> ImageStore:
+        """Write the header for the rows written; the same file, read back, is the store."""
+        shape = (self.rows, *(self.row_shape or ()))
+        text = f"{{'descr': '{np.lib.format.dtype_to_descr(np.dtype(STORED_DTYPE))}', "
+        text += f"'fortran_order': False, 'shape': {shape}, }}"
+        room = self.HEADER_BYTES - 10 - 1  # magic, version, length; a newline ends it
+        if len(text) > room:
+            raise InputError(f"dataset of shape {shape} is too large for the cache header")
+        self.file.seek(0)
+        self.file.write(
+            b"\x93NUMPY\x01\x00" + struct.pack("<H", room + 1) + text.ljust(room).encode() + b"\n"
+        )
+        self.file.flush()
+        return ImageStore(self.file, self.HEADER_BYTES, shape)
+
+
 # --------------------------------------------------------------------------- encoding + cache
 
 
 @dataclass
 class EncodedDataset:
-    """Encoded images ``(N, 2, freq, time)`` on the CPU, their clip names, and what was skipped.
+    """Encoded images ``(N, 2, freq, time)`` in an :class:`ImageStore`, and what each one is.
 
     Images are float16 (``STORED_DTYPE``): they lie in ``[-1, 1]``, where float16 keeps
-    about 0.03 dB of the default 100 dB range, and the cache and memory are half the size.
+    about 0.03 dB of the default 100 dB range, and the cache is half the size.
+    ``groups[i]`` is the index of the source clip image ``i`` was made from (its copies
+    share it) and ``augmented[i]`` says whether it is an augmented copy, so a split can
+    keep every copy of a clip on one side.
     """
 
-    images: torch.Tensor
+    images: ImageStore
     names: list[str]
+    groups: Tensor
+    augmented: Tensor
     skipped: list[SkippedItem] = field(default_factory=list)
     key: str = ""
     from_cache: bool = False
@@ -135,8 +279,9 @@ def cache_key(
     transform: dict[str, Any],
     transform_version: str,
     audio: AudioSpec,
+    augment: dict[str, Any] | None = None,
 ) -> str:
-    """Stable hash of everything that decides the encoded tensor."""
+    """Stable hash of everything that decides the encoded images (``augment``: options and seed, when on)."""
     material = {
         "format": CACHE_FORMAT,
         "source": source_name,
@@ -144,6 +289,7 @@ def cache_key(
         "transform": transform,
         "transform_version": transform_version,
         "audio": {"sample_rate": audio.sample_rate, "num_samples": audio.num_samples},
+        "augment": augment,
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
@@ -156,13 +302,23 @@ def load_cached(cache_dir: Path, key: str) -> EncodedDataset | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        array = np.load(npy, allow_pickle=False)
+        store = ImageStore.open(npy)
     except (OSError, ValueError):
         return None
-    if meta.get("key") != key or array.shape[0] != len(meta.get("names", ())) or array.dtype != STORED_DTYPE:
+    names, groups, copies = meta.get("names", ()), meta.get("groups", ()), meta.get("augmented", ())
+    if meta.get("key") != key or not len(store) == len(names) == len(groups) == len(copies):
+        store.close()
         return None
     skipped = [SkippedItem(n, r) for n, r in meta.get("skipped", [])]
-    return EncodedDataset(torch.from_numpy(array), list(meta["names"]), skipped, key, from_cache=True)
+    return EncodedDataset(
+        store,
+        list(names),
+        torch.tensor(groups, dtype=torch.long),
+        torch.tensor(copies, dtype=torch.bool),
+        skipped,
+        key,
+        from_cache=True,
+    )
 
 
 def prepare_cache_dir(cache_dir: Path) -> Path:
@@ -177,17 +333,16 @@ def prepare_cache_dir(cache_dir: Path) -> Path:
     return cache_dir
 
 
-def _save_cache(cache_dir: Path, key: str, data: EncodedDataset, info: dict[str, Any]) -> None:
-    """Array first, then its metadata: a reader needs both, so a kill between them is harmless."""
+def _write_meta(cache_dir: Path, key: str, data: EncodedDataset, info: dict[str, Any]) -> None:
     meta = {
         "key": key,
         **info,
         "shape": list(data.images.shape),
         "names": data.names,
+        "groups": data.groups.tolist(),
+        "augmented": data.augmented.tolist(),
         "skipped": [[s.name, s.reason] for s in data.skipped],
     }
-    with atomic_write(cache_dir / f"{key}.npy") as fh:
-        np.save(fh, data.images.numpy(), allow_pickle=False)
     write_text(cache_dir / f"{key}.json", json.dumps(meta, indent=1))
 
 
@@ -207,51 +362,78 @@ def encode_clips(
     transform: Transform,
     audio: AudioSpec,
     *,
+    file: io.FileIO | None = None,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
     device: torch.device | str = "cpu",
     batch_size: int = ENCODE_BATCH,
     progress: ProgressFn | None = None,
 ) -> EncodedDataset:
-    """Run every clip of ``source`` through ``transform.encode`` in batches.
+    """Run every clip of ``source`` (and ``augment.copies`` augmented copies of it) through
+    ``transform.encode`` in batches, writing each batch to ``file`` as it is made.
 
-    Raises :class:`InputError` when no clip is usable, listing why inputs were skipped.
+    ``file`` (opened ``w+b``) becomes the store's file; by default an anonymous temporary
+    file. Memory holds one batch whatever the source's size. A batch's images are its
+    clips, then copy 1 of each, copy 2 of each, ... Raises :class:`InputError` when no
+    clip is usable, listing why inputs were skipped.
     """
     total = source.size_hint()
-    out: np.ndarray | None = None
+    copies = augment.copies if augment is not None else 0
+    if file is None:
+        file = cast(io.FileIO, tempfile.TemporaryFile(buffering=0))  # noqa: SIM115 (the store owns it)
+    writer = _NpyWriter(file)
     names: list[str] = []
+    groups: list[Tensor] = []
+    augmented: list[bool] = []
     done = 0
     transform = transform.to(device).eval()
-    for batch in _batches(source.clips(), batch_size):
-        for clip in batch:
-            if clip.audio.shape != (2, audio.num_samples):
-                raise InputError(
-                    f"dataset clip {clip.name}: shape {tuple(clip.audio.shape)}, "
-                    f"expected (2, {audio.num_samples})"
-                )
-        waves = torch.from_numpy(np.stack([c.audio for c in batch])).to(device)
-        with torch.no_grad():
-            images = transform.encode(waves).float().cpu().numpy()
-        finite = np.isfinite(images).reshape(len(batch), -1).all(axis=1)
-        if not finite.all():
-            bad = ", ".join(c.name for c, ok in zip(batch, finite, strict=True) if not ok)
-            raise InputError(f"the transform produced non-finite values while encoding {bad}")
-        if out is None:
-            rows = max(total or 0, len(batch))
-            out = np.empty((rows, *images.shape[1:]), dtype=STORED_DTYPE)
-        if done + len(batch) > out.shape[0]:  # the source yielded more than it hinted
-            out = np.concatenate(
-                [out, np.empty((done + len(batch) - out.shape[0], *out.shape[1:]), STORED_DTYPE)]
-            )
-        out[done : done + len(batch)] = images
-        names.extend(c.name for c in batch)
+    for number, batch in enumerate(_batches(source.clips(), batch_size)):
+        waves = _stack_clips(batch, audio).to(device)
+        first = done
+        writer.append(_encode_checked(transform, waves, [c.name for c in batch]))
+        for copy in range(1, copies + 1):
+            assert augment is not None
+            params = draw_parameters(augment, seed, first, len(batch), copy)
+            varied = augment_audio(waves, params, audio.sample_rate)
+            writer.append(_encode_checked(transform, varied, [f"{c.name}#{copy}" for c in batch]))
         done += len(batch)
+        for copy in range(copies + 1):
+            names.extend(c.name if copy == 0 else f"{c.name}#{copy}" for c in batch)
+            groups.append(torch.arange(first, done))
+            augmented.extend([copy > 0] * len(batch))
+        if number % TRIM_EVERY == TRIM_EVERY - 1:
+            release_free_memory()
         if progress is not None:
             progress(done, total)
     skipped = list(source.skipped)
-    if out is None or done == 0:
+    if done == 0:
+        writer.file.close()
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         raise InputError(f"no usable audio in the dataset: {len(skipped)} input(s) skipped. {reasons}{more}")
-    return EncodedDataset(torch.from_numpy(out[:done]), names, skipped)
+    flags = torch.tensor(augmented, dtype=torch.bool)
+    return EncodedDataset(writer.finish(), names, torch.cat(groups), flags, skipped)
+
+
+def _stack_clips(batch: list[Clip], audio: AudioSpec) -> Tensor:
+    for clip in batch:
+        if clip.audio.shape != (2, audio.num_samples):
+            raise InputError(
+                f"dataset clip {clip.name}: shape {tuple(clip.audio.shape)}, "
+                f"expected (2, {audio.num_samples})"
+            )
+    return torch.from_numpy(np.stack([c.audio for c in batch]))
+
+
+def _encode_checked(transform: Transform, waves: Tensor, names: list[str]) -> np.ndarray:
+    """``transform.encode`` as float16 numpy; :class:`InputError` naming any clip that gave NaN/inf."""
+    with torch.no_grad():
+        images = transform.encode(waves).float().cpu()
+    finite = np.isfinite(images.numpy()).reshape(len(images), -1).all(axis=1)
+    if not finite.all():
+        bad = ", ".join(n for n, ok in zip(names, finite, strict=True) if not ok)
+        raise InputError(f"the transform produced non-finite values while encoding {bad}")
+    return images.to(torch.float16).numpy()  # numpy's astype took 0.65 ms an image, torch 0.01-0.24
 
 
 def encode_dataset(
@@ -262,29 +444,68 @@ def encode_dataset(
     key: str,
     cache_dir: Path | None,
     info: dict[str, Any] | None = None,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
 ) -> EncodedDataset:
-    """Cached :func:`encode_clips`: reuse ``<cache_dir>/<key>.npy`` when present."""
-    if cache_dir is not None:
-        prepare_cache_dir(cache_dir)
-        cached = load_cached(cache_dir, key)
-        if cached is not None:
-            return cached
-    data = encode_clips(source, transform, audio, device=device, progress=progress)
-    data.key = key
-    if cache_dir is not None:
-        _save_cache(cache_dir, key, data, info or {})
+    """Cached :func:`encode_clips`: reuse ``<cache_dir>/<key>.npy`` when present, else encode
+    straight into it (a temporary name, renamed when complete)."""
+    if cache_dir is None:
+        data = encode_clips(
+            source, transform, audio, augment=augment, seed=seed, device=device, progress=progress
+        )
+        data.key = key
+        return data
+    prepare_cache_dir(cache_dir)
+    cached = load_cached(cache_dir, key)
+    if cached is not None:
+        return cached
+    final = cache_dir / f"{key}.npy"
+    tmp = temp_path(final)
+    try:
+        file = open(tmp, "w+b", buffering=0)  # noqa: SIM115 (the store keeps it open)
+    except OSError as exc:
+        raise OutputError(tmp, f"cannot write the dataset cache ({describe_os_error(exc)})") from None
+    try:
+        data = encode_clips(
+            source, transform, audio, file=file, augment=augment, seed=seed, device=device, progress=progress
+        )
+        data.key = key
+        os.replace(tmp, final)  # the open file follows the rename
+        _write_meta(cache_dir, key, data, info or {})
+    except OSError as exc:  # a full disk: no half cache left behind, one line for the user
+        file.close()
+        raise OutputError(final, f"cannot write the dataset cache ({describe_os_error(exc)})") from None
+    except BaseException:
+        file.close()
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     return data
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded shuffle into (train, validation) index tensors; both non-empty."""
+def split_indices(
+    groups: Tensor, val_fraction: float, seed: int, augmented: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Seeded split of images into (train, validation) index tensors by source clip; both non-empty.
+
+    Whole groups (a clip and its augmented copies) go to one side; validation keeps only
+    the un-augmented image of each of its clips, so it measures real clips only.
+    """
+    ids, group_of = torch.unique(groups, return_inverse=True)
+    n = len(ids)
     if n < 2:
         raise InputError(f"the dataset has {n} usable clip(s); at least 2 are needed to hold out validation")
     n_val = min(n - 1, max(1, round(n * val_fraction)))
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[n_val:].sort().values, order[:n_val].sort().values
+    held = torch.zeros(n, dtype=torch.bool)
+    held[order[:n_val]] = True
+    in_val = held[group_of]
+    original = torch.ones_like(in_val) if augmented is None else ~augmented.to(torch.bool)
+    train = torch.nonzero(~in_val).flatten()
+    val = torch.nonzero(in_val & original).flatten()
+    return train, val
 
 
 def load_dataset(
@@ -294,7 +515,7 @@ def load_dataset(
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
 ) -> EncodedDataset:
-    """The run's dataset encoded with its transform, from the cache when unchanged."""
+    """The run's dataset (and augmented copies) encoded with its transform, from the cache when unchanged."""
     from ssgan_core.generation import build_part
     from ssgan_core.plugins import get_host
 
@@ -303,15 +524,26 @@ def load_dataset(
     source = build_part("dataset", cfg.data.source, audio, host)
     transform = build_part("transform", cfg.transform, audio, host)
     section = cfg.data.source
+    augment = cfg.data.augment if cfg.data.augment.copies > 0 else None
     key = cache_key(
         section.name,
         source.fingerprint(),
         {"name": cfg.transform.name, **cfg.transform.options},
         host.registry("transform").get(cfg.transform.name).version,
         audio,
+        None if augment is None else {**augment.model_dump(), "seed": cfg.seed},
     )
     cache_dir = cfg.data.cache_dir or cfg.output.runs_dir / ".cache"
     info = {"source": {"name": section.name, **section.options}, "transform": cfg.transform.name}
     return encode_dataset(
-        source, transform, audio, key=key, cache_dir=cache_dir, info=info, device=device, progress=progress
+        source,
+        transform,
+        audio,
+        key=key,
+        cache_dir=cache_dir,
+        info=info,
+        augment=augment,
+        seed=cfg.seed,
+        device=device,
+        progress=progress,
     )

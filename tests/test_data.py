@@ -90,15 +90,32 @@ def test_synthetic_tones():
 
 
 def test_split_is_seeded_disjoint_and_complete():
-    train, val = split_indices(50, 0.2, seed=3)
+    groups = torch.arange(50)
+    train, val = split_indices(groups, 0.2, seed=3)
     assert len(val) == 10 and len(train) == 40
     assert sorted(torch.cat([train, val]).tolist()) == list(range(50))
-    again = split_indices(50, 0.2, seed=3)
+    again = split_indices(groups, 0.2, seed=3)
     assert torch.equal(train, again[0]) and torch.equal(val, again[1])
-    assert not torch.equal(val, split_indices(50, 0.2, seed=4)[1])
-    assert len(split_indices(2, 0.01, seed=0)[1]) == 1
+    assert not torch.equal(val, split_indices(groups, 0.2, seed=4)[1])
+    assert len(split_indices(torch.arange(2), 0.01, seed=0)[1]) == 1
     with pytest.raises(InputError, match="at least 2"):
-        split_indices(1, 0.2, seed=0)
+        split_indices(torch.zeros(6, dtype=torch.long), 0.2, seed=0)  # six images of one clip
+
+
+def test_split_by_source_clip_never_leaks_copies_into_validation():
+    clips, copies = 40, 3
+    groups = torch.arange(clips).repeat(copies + 1)  # originals, then copy 1 of each, ...
+    augmented = torch.arange(len(groups)) >= clips
+    for seed in range(5):
+        train, val = split_indices(groups, 0.25, seed, augmented)
+        val_clips, train_clips = set(groups[val].tolist()), set(groups[train].tolist())
+        assert len(val_clips) == 10 and not val_clips & train_clips
+        assert not augmented[val].any() and len(val) == 10  # one real image per held-out clip
+        assert len(train) == 30 * (copies + 1)  # every image of every training clip
+    # Without copies the split is the one a plain shuffle of the clips gives.
+    plain_train, plain_val = split_indices(torch.arange(clips), 0.25, 7)
+    assert torch.equal(split_indices(groups, 0.25, 7, augmented)[1], plain_val)
+    assert torch.equal(groups[split_indices(groups, 0.25, 7, augmented)[0][:30]], plain_train)
 
 
 # --------------------------------------------------------------------------- folders
@@ -181,18 +198,19 @@ def test_encoding_is_cached_and_invalidated(tmp_path):
 
     first = encode(FolderSource(FolderOptions(path=root), SPEC))
     assert not first.from_cache and len(first) == 3 and first.images.shape[1:] == (2, 32, 32)
-    assert first.images.dtype == torch.float16  # half the disk and memory of float32
-    assert np.load(tmp_path / "cache" / f"{first.key}.npy").dtype == np.float16
+    assert np.load(tmp_path / "cache" / f"{first.key}.npy").dtype == np.float16  # half of float32
     assert [s.name for s in first.skipped] == ["broken.wav"]
+    every = list(range(3))
     second = encode(FolderSource(FolderOptions(path=root), SPEC))
-    assert second.from_cache and torch.equal(first.images, second.images) and second.names == first.names
+    assert second.from_cache and second.names == first.names
+    assert torch.equal(first.images.take(every), second.images.take(every))
     assert [s.name for s in second.skipped] == ["broken.wav"]  # still reported from the cache
 
     _write(root / "c.flac", freq=900)
     third = encode(FolderSource(FolderOptions(path=root), SPEC))
     assert not third.from_cache and third.key != first.key
-    changed = third.images[third.names.index("c.flac")]
-    assert not torch.equal(changed, first.images[first.names.index("c.flac")])
+    changed = third.images.take([third.names.index("c.flac")])
+    assert not torch.equal(changed, first.images.take([first.names.index("c.flac")]))
 
 
 def test_load_dataset_key_follows_transform_and_audio_settings(tmp_path):
@@ -207,3 +225,71 @@ def test_load_dataset_key_follows_transform_and_audio_settings(tmp_path):
     assert key != cache_key("s", "f", {"name": "t", "n_fft": 1}, "2", SPEC)  # plugin version
     fewer = load_dataset(tiny_config(tmp_path, host, "data.source.count=12"), host)
     assert not fewer.from_cache and len(fewer) == 12
+
+
+# --------------------------------------------------------------------------- the image store
+
+
+def test_store_gives_the_batches_the_in_memory_array_gave(tmp_path):
+    host = tiny_host()
+    data = load_dataset(tiny_config(tmp_path, host), host)
+    whole = torch.from_numpy(np.load(tmp_path / "runs" / ".cache" / f"{data.key}.npy"))
+    assert data.images.shape == tuple(whole.shape) and len(data.images) == 24
+    order = torch.randperm(24, generator=torch.Generator().manual_seed(0))
+    for idx in (order[:4], order[4:8], torch.tensor([5, 5, 0, 23]), order):
+        batch = data.images.take(idx)
+        assert batch.dtype == torch.float32 and torch.equal(batch, whole[idx].float())
+    with pytest.raises(IndexError):
+        data.images.take([24])
+
+
+class _CountingFile:
+    """A file stand-in that counts the bytes read through it."""
+
+    def __init__(self, inner):
+        self.inner, self.bytes_read = inner, 0
+
+    def seek(self, offset):
+        return self.inner.seek(offset)
+
+    def readinto(self, buffer):
+        got = self.inner.readinto(buffer)
+        self.bytes_read += got
+        return got
+
+
+def test_store_reads_only_the_rows_asked_for(tmp_path, monkeypatch):
+    host = tiny_host()
+    cfg = tiny_config(tmp_path, host)
+    load_dataset(cfg, host)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole cache was loaded")
+
+    monkeypatch.setattr(np, "load", refuse)
+    monkeypatch.setattr(np, "fromfile", refuse)
+    monkeypatch.setattr(np, "memmap", refuse)
+    data = load_dataset(cfg, host)  # from the cache: opens the file, reads no rows
+    assert data.from_cache
+    counting = _CountingFile(data.images._file)
+    data.images._file = counting
+    data.images.take([3, 1, 4, 1])
+    assert counting.bytes_read == 4 * data.images.row_bytes < data.images.shape[0] * data.images.row_bytes
+
+
+def test_encoding_writes_each_batch_to_the_file_as_it_goes(tmp_path):
+    source = SyntheticKicks(SyntheticKicksOptions(count=10), SPEC)
+    path = tmp_path / "out.npy"
+    sizes = []
+    with open(path, "w+b", buffering=0) as fh:
+        data = encode_clips(
+            source,
+            TinyTransform(None, SPEC),
+            SPEC,
+            file=fh,
+            batch_size=4,
+            progress=lambda done, total: sizes.append((done, path.stat().st_size)),
+        )
+        row = data.images.row_bytes
+        assert sizes == [(done, 128 + done * row) for done in (4, 8, 10)]
+        assert torch.equal(data.images.take(range(10)), torch.from_numpy(np.load(path)).float())

@@ -185,3 +185,17 @@ def test_registered_as_stft_db() -> None:
 
     transform = registry("transform").create("stft-db", {"scaling": "paper"}, KICK)
     assert isinstance(transform, StftDbTransform) and transform.options.scaling == "paper"
+
+
+def test_cpu_stft_matches_torch_stft() -> None:
+    from ssgan_plugins.paper.stft_db import kaiser_window, stft_cpu
+
+    audio = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
+    for n_fft, hop in ((510, 103), (64, 15)):
+        window = kaiser_window(n_fft, 12.0)
+        expected = torch.stft(
+            audio, n_fft, hop, n_fft, window, center=True, pad_mode="reflect", return_complex=True
+        )
+        got = stft_cpu(audio, n_fft, hop, window, frames=20)
+        assert got.shape == (3, n_fft // 2 + 1, 20)
+        assert torch.allclose(got, expected[..., :20], atol=1e-5 * float(expected.abs().max()))

@@ -190,3 +190,24 @@ def test_generate_from_run_and_generator_only_checkpoint(tmp_path, host):
     save_checkpoint(imported, new_payload(dump_config(cfg), wrong, critic=None))
     with pytest.raises(CheckpointError, match="do not fit generator"):
         load_generation_model(imported, device="cpu", host=host)
+
+
+def test_fd_reference_audio_is_rendered_in_chunks_and_capped(tmp_path, monkeypatch):
+    from ssgan_core import training
+    from ssgan_core.generation import render_audio
+
+    host = tiny_host()
+    cfg = tiny_config(tmp_path, host, "training.fd_every_epoch=true", "data.source.count=40")
+    trainer = Trainer(cfg, tmp_path / "run", host=host, device="cpu")
+    trainer.prepare()
+    whole = trainer.images.take(trainer.val_idx)
+    with trainer._side_rng():
+        expected = render_audio(whole, trainer.transform, trainer.inverter, batch_size=4)
+    assert trainer.val_audio is not None and torch.equal(trainer.val_audio, expected)
+
+    monkeypatch.setattr(training, "FD_REFERENCE_CLIPS", 5)
+    capped = Trainer(cfg, tmp_path / "capped", host=host, device="cpu")
+    capped.prepare()
+    assert len(capped.val_idx) == 8 and capped.val_audio is not None and len(capped.val_audio) == 5
+    chosen = [i for i in range(8) if any(torch.equal(capped.val_audio[j], expected[i]) for j in range(5))]
+    assert len(chosen) == 5  # five of the eight clips, each rendered as before

@@ -43,6 +43,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+import scipy.fft
+import scipy.signal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
@@ -103,6 +106,23 @@ def kaiser_window(length: int, beta: float) -> Tensor:
     return torch.kaiser_window(length, periodic=False, beta=beta, dtype=torch.float64).float()
 
 
+def stft_cpu(flat: Tensor, n_fft: int, hop: int, window: Tensor, frames: int) -> Tensor:
+    """``torch.stft(flat, n_fft, hop, n_fft, window, center=True, pad_mode="reflect")`` on the
+    CPU, first ``frames`` frames: ``(rows, n_fft // 2 + 1, frames)`` complex.
+
+    The same frames and window through scipy's FFT (pocketfft), which did these 510-point
+    transforms in half the time of torch's (MKL): 2.9-3.4 vs 5.6-6.3 ms per stereo clip,
+    batch 16, 2 threads, in one run on a loaded machine; results agree to 1e-6 of the peak.
+    The STFT is most of the cost of encoding a folder.
+    """
+    half = n_fft // 2
+    padded = np.pad(flat.numpy(), ((0, 0), (half, half)), mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop][:, :frames]
+    workers = max(1, torch.get_num_threads())
+    spectrum = scipy.fft.rfft(windows * window.numpy(), axis=-1, workers=workers)
+    return torch.from_numpy(spectrum).transpose(1, 2)
+
+
 class StftDbTransform(Transform):
     """Kaiser STFT magnitude in dB, scaled to ``[-1, 1]``; see the module docstring."""
 
@@ -141,19 +161,40 @@ class StftDbTransform(Transform):
     # ------------------------------------------------------------------ encode
     def magnitude(self, audio: Tensor) -> Tensor:
         """``(B, 2, samples)`` -> linear magnitude ``(B, 2, 256, 256)`` (first 256 frames)."""
+        return self._spectrum(audio).abs().reshape(audio.shape[0], CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+
+    def _spectrum(self, audio: Tensor) -> Tensor:
+        """Complex STFT ``(B * 2, 256, 256)``: every channel, first 256 frames."""
         self._check(audio, (CHANNELS, self.audio.num_samples), "audio", "samples")
-        batch = audio.shape[0]
-        flat = audio.to(self.window.dtype).reshape(batch * CHANNELS, -1)
+        flat = audio.to(self.window.dtype).reshape(audio.shape[0] * CHANNELS, -1)
         n_fft = self.options.n_fft
+        if flat.device.type == "cpu" and not flat.requires_grad:
+            return stft_cpu(flat, n_fft, self.hop_length, self.window, IMAGE_SIZE)
         spectrum = torch.stft(
             flat, n_fft, self.hop_length, n_fft, self.window, center=True, pad_mode="reflect",
             return_complex=True,
         )  # fmt: skip
-        return spectrum[..., :IMAGE_SIZE].abs().reshape(batch, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+        return spectrum[..., :IMAGE_SIZE]
+
+    def _decibels(self, audio: Tensor) -> Tensor:
+        """``20 log10(max(|X|, amin) / ref)`` ``(B, 2, 256, 256)``, as ``10 log10`` of the power.
+
+        Computed in place in one buffer: the square root and each step's fresh tensor
+        cost more than the FFT (a batch of 32 allocated ~10 buffers of 17-34 MB, each
+        paged in anew), so folders encoded at half the speed. In place, it is not
+        differentiable (nothing back-propagates through ``encode``).
+        """
+        o = self.options
+        spectrum = self._spectrum(audio)
+        power = spectrum.real.square()
+        power.addcmul_(spectrum.imag, spectrum.imag)
+        del spectrum
+        db = power.clamp_min_(o.amin**2).div_(o.ref**2).log10_().mul_(10.0)
+        return db.reshape(audio.shape[0], CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 
     def encode(self, audio: Tensor) -> Tensor:
         o = self.options
-        db = 20.0 * torch.log10(self.magnitude(audio).clamp_min(o.amin) / o.ref)
+        db = self._decibels(audio)
         if o.scaling == "paper":
             if o.top_db is not None:
                 db = torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - o.top_db)
@@ -161,12 +202,13 @@ class StftDbTransform(Transform):
             span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
             return (db - low) / span * 2.0 - 1.0
         floor = None if o.top_db is None else db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
+        silent = db <= floor if floor is not None and o.level_floor == "silence" else None
         if floor is not None and o.level_floor == "level":
-            db = torch.maximum(db, floor)
-        image = (db - o.level_min_db) / (o.level_max_db - o.level_min_db) * 2.0 - 1.0
-        if floor is not None and o.level_floor == "silence":
-            image = image.masked_fill(db <= floor, -1.0)
-        return image.clamp(-1.0, 1.0)
+            torch.maximum(db, floor, out=db)
+        image = db.sub_(o.level_min_db).div_(o.level_max_db - o.level_min_db).mul_(2.0).sub_(1.0)
+        if silent is not None:
+            image.masked_fill_(silent, -1.0)
+        return image.clamp_(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
     def decode(self, image: Tensor) -> Tensor:
