@@ -496,9 +496,9 @@ CASES: dict[str, Case] = {
         lambda w, t: ["invert", str(w.npy), "-o", str(t / "o.wav"), "-n", "-1"], 2, ("--iterations",)
     ),
     "invert-unknown-inverter": Case(
-        lambda w, t: ["invert", str(w.npy), "-o", str(t / "o.wav"), "--set", "inverter.name=pghi"],
+        lambda w, t: ["invert", str(w.npy), "-o", str(t / "o.wav"), "--set", "inverter.name=phase-magic"],
         2,
-        ("inverter.name", "Unknown inverter 'pghi'"),
+        ("inverter.name", "Unknown inverter 'phase-magic'"),
     ),
     "invert-disk-full": Case(
         lambda w, t: ["invert", str(w.npy), "-o", str(t / "full" / "o.wav"), "-n", "1"],
@@ -645,7 +645,7 @@ CASES: dict[str, Case] = {
     "resume-checkpoint-file-path": Case(
         lambda w, t: ["train", "--resume", str(_run_copy(t, w) / "checkpoints" / "last.ckpt")],
         0,
-        ("resuming", "after 1 epochs"),
+        ("resuming", "after 1 epoch "),
     ),
     "resume-half-written-metrics-line": Case(_half_line, 0, ("resuming",), _metrics_whole),
     "resume-removes-leftovers": Case(_with_leftovers, 0, ("resuming",), _leftovers_gone),

@@ -33,7 +33,7 @@ def test_train_then_generate(tmp_path):
     result = runner.invoke(app, ["train", "--preset", "paper-kicks", "--name", "tiny", *_sets(tmp_path)])
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "tiny"
-    assert "ssgan generate" in result.output and "after 1 epochs" in result.output
+    assert "ssgan generate" in result.output and "after 1 epoch " in result.output
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and np.isfinite(metrics[0]["critic_loss"])
     assert "critic/gradient-penalty" in metrics[0]
@@ -42,7 +42,7 @@ def test_train_then_generate(tmp_path):
     assert (run / "previews" / "epoch_001_000.wav").exists()
 
     result = runner.invoke(app, ["train", "--resume", str(run)])  # already finished: just the summary
-    assert result.exit_code == 0 and "resuming" in result.output and "after 1 epochs" in result.output
+    assert result.exit_code == 0 and "resuming" in result.output and "after 1 epoch " in result.output
 
     out = tmp_path / "out"
     result = runner.invoke(
