@@ -3,7 +3,8 @@
 Times the synthesis of ``--count`` kicks (``synthetic-kicks``, paper-kicks clip length)
 alone and with the paper transform's encoding (what the main job does before training).
 With ``--reference DIR`` (e.g. the held-out kicks of ``benchmarks/data/build_devset.py``)
-it also prints the FD of ``--fd-count`` kicks against that folder, and with ``--png`` it
+it also prints the FD of ``--fd-count`` kicks against every clip of that folder (the
+numbers ``ssgan evaluate`` gives for the same sets), and with ``--png`` it
 draws spectrograms of 8 of each side (left and right channel of each) for a look.
 
     python benchmarks/bench_synthetic.py [--count 3000] [--layers recorded|sine] \\
@@ -30,11 +31,9 @@ def synthesise(count: int, options: dict[str, object], audio: AudioSpec) -> np.n
     return np.stack([clip.audio for clip in source.clips()])
 
 
-def read_folder(folder: str, count: int, audio: AudioSpec) -> np.ndarray:
-    """Up to ``count`` files, spread evenly over the sorted listing so every kit shows."""
-    files = find_audio_files([folder])
-    picks = np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int)
-    return np.stack([read_audio(files[i], audio) for i in picks])
+def read_folder(folder: str, audio: AudioSpec) -> np.ndarray:
+    """Every audio file under ``folder``, as ``ssgan evaluate`` reads a reference folder."""
+    return np.stack([read_audio(path, audio) for path in sorted(find_audio_files([folder]))])
 
 
 def main() -> None:
@@ -66,7 +65,7 @@ def main() -> None:
     print(f"{args.count} kicks ({options}): synthesis {synth_s:.1f} s, encoding {encode_s:.1f} s")
 
     if args.reference:
-        reference = read_folder(args.reference, args.fd_count, audio)
+        reference = read_folder(args.reference, audio)
         scores = evaluate_sets(kicks[: args.fd_count], reference, audio.sample_rate)
         print(
             f"FD {scores['fd']:.1f}  KID {scores['kid']:.3f}  vs {len(reference)} clips of {args.reference}"

@@ -297,7 +297,7 @@ def beater_click(
     """The beater hitting the head: noise through two resonant band-passes at
     ``beater_hz`` (Q ``beater_q``), decaying within milliseconds. Two, because one
     leaves a broadband edge that recorded kicks do not have."""
-    ratio = np.fft.rfftfreq(length, 1.0 / sr)[None, None, :] / p["beater_hz"] + 1e-6
+    ratio = np.fft.rfftfreq(length, 1.0 / sr).astype(np.float32)[None, None, :] / p["beater_hz"] + 1e-6
     gain = 1.0 / (1.0 + (p["beater_q"] * (ratio - 1.0 / ratio)) ** 2)  # two resonators in series
     burst = _stereo(coloured_noise(spectrum, gain, length), p["width"])
     return burst * np.exp(-t[..., :length] / p["beater_s"]) * p["beater"]
@@ -327,7 +327,7 @@ def noise_layer(spectrum: np.ndarray, p: dict[str, np.ndarray], t: np.ndarray, s
     over a steady floor (microphone, preamp and tape noise of a recording), low-passed
     at ``noise_hz`` with a second-order slope (recordings hold little above 10 kHz)."""
     n = t.shape[-1]
-    freqs = np.fft.rfftfreq(n, 1.0 / sr)[None, None, :]
+    freqs = np.fft.rfftfreq(n, 1.0 / sr).astype(np.float32)[None, None, :]
     gain = 1.0 / (1.0 + (freqs / p["noise_hz"]) ** 2)
     noise = _stereo(coloured_noise(spectrum, gain, n), np.maximum(p["width"], 0.3))
     return noise * (p["noise"] * np.exp(-t / p["noise_s"]) + p["floor"])
@@ -342,12 +342,12 @@ def room_and_air(dry: np.ndarray, noise: np.ndarray, p: dict[str, np.ndarray], s
     almost nothing at the top of the spectrum. Both in one FFT pass.
     """
     n, m = dry.shape[-1], noise.shape[-1]
-    t = (np.arange(m) / sr)[None, None, :]
+    t = (np.arange(m, dtype=np.float32) / np.float32(sr))[None, None, :]
     response = noise * np.exp(-t / p["room_s"])
     response /= np.sqrt((response**2).sum(axis=-1, keepdims=True)) + 1e-9
     size = scipy.fft.next_fast_len(n + m, real=True)
     spectrum = scipy.fft.rfft(dry, size, axis=-1)
-    freqs = np.fft.rfftfreq(size, 1.0 / sr)[None, None, :]
+    freqs = np.fft.rfftfreq(size, 1.0 / sr).astype(np.float32)[None, None, :]
     room = spectrum.mean(axis=1, keepdims=True) * scipy.fft.rfft(response, size, axis=-1)
     spectrum += room * (p["room"] / np.sqrt(1.0 + (freqs / p["room_hz"]) ** 2))
     spectrum /= 1.0 + (freqs / p["air_hz"]) ** 8
@@ -366,14 +366,15 @@ def synth_recorded_kicks(
     sizes = _noise_sizes(audio)
     preroll = min(n - 1, round(PREROLL_S * sr))
     layers = _split_noise(noise, sizes)
-    t = (np.arange(n) / sr)[None, None, :]
-    p = {k: v[:, None, None] for k, v in params.items()}
-    body = synth_kicks({**params, "gain": np.ones(len(noise))}, click, audio).astype(np.float64)
-    dry = body + shell_modes(p, t)
+    # The layers are float32 (half the time of float64 in the FFTs); only the body's
+    # swept phase needs float64, and synth_kicks keeps it.
+    t = (np.arange(n, dtype=np.float32) / np.float32(sr))[None, None, :]
+    p = {k: v.astype(np.float32)[:, None, None] for k, v in params.items()}
+    dry = synth_kicks({**params, "gain": np.ones(len(noise))}, click, audio) + shell_modes(p, t)
     dry[..., : sizes["beater"]] += beater_click(layers["beater"], p, t, sr, sizes["beater"])
     dry += noise_layer(layers["layer"], p, t, sr)
     dry = np.pad(dry, ((0, 0), (0, 0), (preroll, 0)))[..., :n]  # the filters' pre-ringing goes here
-    x = room_and_air(dry, layers["room"].astype(np.float64), p, sr) * _fade(n, sr)
+    x = room_and_air(dry, layers["room"], p, sr) * _fade(n, sr).astype(np.float32)
     return _normalise(x, params["gain"]).astype(np.float32)
 
 
