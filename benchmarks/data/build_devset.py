@@ -571,7 +571,9 @@ def main() -> int:
         "heldout_families": HELDOUT_FAMILIES,
         "files": rows,
     }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    tmp = args.out / f".manifest.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, args.out / "manifest.json")  # a reader never sees half a manifest
     print_summary(rows, time.perf_counter() - start, silent)
     return 0
 
