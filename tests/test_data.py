@@ -78,6 +78,50 @@ def test_diverse_kicks_are_wider_and_more_varied():
     assert _decay_frames(diverse, 44_100).std() > 1.2 * _decay_frames(curated, 44_100).std()
 
 
+def test_recorded_kicks_have_beater_room_and_noise_over_the_sine_kick():
+    """The default layers put energy where recorded kicks have it and the sine kick has
+    none: a broadband attack, a decaying mid band, and left/right that differ."""
+    spec = AudioSpec(44_100, 0.6)
+    recorded = _stack(SyntheticKicks(SyntheticKicksOptions(count=24), spec))
+    sine = _stack(SyntheticKicks(SyntheticKicksOptions(count=24, layers="sine"), spec))
+    assert recorded.shape == sine.shape and np.isfinite(recorded).all() and np.abs(recorded).max() <= 0.971
+
+    def band_share(x, lo, hi, start_s, stop_s):
+        part = x[..., int(start_s * spec.sample_rate) : int(stop_s * spec.sample_rate)].mean(1)
+        power = np.abs(np.fft.rfft(part, axis=-1)) ** 2
+        freqs = np.fft.rfftfreq(part.shape[-1], 1 / spec.sample_rate)
+        return power[:, (freqs >= lo) & (freqs < hi)].sum(1) / power.sum(1)
+
+    # Beater: the first 10 ms hold far more 1-8 kHz energy; noise and room: so does the decay.
+    assert np.median(band_share(recorded, 1000, 8000, 0, 0.01)) > 5 * np.median(
+        band_share(sine, 1000, 8000, 0, 0.01)
+    )
+    decay_band = band_share(recorded, 2000, 8000, 0.05, 0.3)
+    assert np.median(decay_band) > 3 * np.median(band_share(sine, 2000, 8000, 0.05, 0.3))
+    # Still kicks: most energy below 200 Hz, and nothing left at the top of the spectrum.
+    assert (band_share(recorded, 0, 200, 0, 0.6) > 0.5).all()
+    assert (band_share(recorded, 16000, 22050, 0, 0.6) < 1e-4).all()
+    # Room and microphones: the channels differ more than the sine kick's detuning makes them.
+    side = np.abs(recorded[:, 0] - recorded[:, 1]).mean(1) / np.abs(recorded).mean((1, 2))
+    side_sine = np.abs(sine[:, 0] - sine[:, 1]).mean(1) / np.abs(sine).mean((1, 2))
+    assert np.median(side) > 2 * np.median(side_sine)
+    # The sine kicks are the ones of earlier versions: the layer draws come after theirs.
+    assert (
+        SyntheticKicks(SyntheticKicksOptions(count=24), spec).fingerprint()
+        != SyntheticKicks(SyntheticKicksOptions(count=24, layers="sine"), spec).fingerprint()
+    )
+
+
+def test_clip_noise_depends_on_the_clip_not_the_chunk():
+    whole = synthetic.clip_noise(7, 0, 10, 1000)
+    parts = np.concatenate([synthetic.clip_noise(7, 0, 4, 1000), synthetic.clip_noise(7, 4, 6, 1000)])
+    assert np.array_equal(whole, parts) and whole.shape == (10, 1000)
+    assert abs(float(whole.mean())) < 0.05 and abs(float(whole.std()) - 1.0) < 0.05
+    assert abs(np.corrcoef(whole[0], whole[1])[0, 1]) < 0.15  # clips do not share noise
+    assert synthetic.clip_noise(7, 0, 3, 1001).shape == (3, 1008)  # whole Philox blocks per clip
+    assert not np.array_equal(whole, synthetic.clip_noise(8, 0, 10, 1000))
+
+
 def test_synthetic_tones():
     spec = AudioSpec(16_000, 0.5)
     source = SyntheticTones(SyntheticTonesOptions(count=10), spec)

@@ -19,7 +19,7 @@ def register_datasets(register):
         "synthetic-kicks",
         synthetic.build_synthetic_kicks,
         options=synthetic.SyntheticKicksOptions,
-        description="Deterministic stereo kicks: swept sine body, click, decay, drive, width.",
+        description="Deterministic stereo kicks: swept body, beater, shell modes, room and noise.",
     )
     register(
         "synthetic-tones",
