@@ -134,7 +134,7 @@ def encode(
             with torch.no_grad():
                 images = transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
             if store is None:
-                store = NpyStream(handle, images.shape[1:], len(files))
+                store = NpyStream(handle)
             store.append(images)
             encoded.extend(names)
             release_free_memory()  # else freed buffers pile up in fragmented heaps

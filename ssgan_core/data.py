@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from ssgan_core.augment import draw_parameters
 from ssgan_core.config import AugmentConfig, RunConfig
 from ssgan_core.errors import AudioError, InputError, OutputError
 from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
+from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
 CACHE_FORMAT = 3
@@ -211,42 +211,6 @@ class ImageStore:
         self._file.close()
 
 
-class _NpyWriter:
-    """Appends float16 rows to a ``.npy`` file as they are encoded; the row count goes in at the end.
-
-    The header is padded to a fixed size, so :meth:`finish` rewrites it in place.
-    """
-
-    HEADER_BYTES = 128
-
-    def __init__(self, file: io.FileIO) -> None:
-        self.file, self.rows = file, 0
-        self.row_shape: tuple[int, ...] | None = None
-        self.file.write(b"\0" * self.HEADER_BYTES)
-
-    def append(self, images: np.ndarray) -> None:
-        block = np.ascontiguousarray(images, dtype=STORED_DTYPE)
-        if self.row_shape is None:
-            self.row_shape = block.shape[1:]
-        self.file.write(block.data.cast("B"))
-        self.rows += len(block)
-
-    def finish(self) -> ImageStore:
-        """Write the header for the rows written; the same file, read back, is the store."""
-        shape = (self.rows, *(self.row_shape or ()))
-        text = f"{{'descr': '{np.lib.format.dtype_to_descr(np.dtype(STORED_DTYPE))}', "
-        text += f"'fortran_order': False, 'shape': {shape}, }}"
-        room = self.HEADER_BYTES - 10 - 1  # magic, version, length; a newline ends it
-        if len(text) > room:
-            raise InputError(f"dataset of shape {shape} is too large for the cache header")
-        self.file.seek(0)
-        self.file.write(
-            b"\x93NUMPY\x01\x00" + struct.pack("<H", room + 1) + text.ljust(room).encode() + b"\n"
-        )
-        self.file.flush()
-        return ImageStore(self.file, self.HEADER_BYTES, shape)
-
-
 # --------------------------------------------------------------------------- encoding + cache
 
 
@@ -381,7 +345,7 @@ def encode_clips(
     copies = augment.copies if augment is not None else 0
     if file is None:
         file = cast(io.FileIO, tempfile.TemporaryFile(buffering=0))  # noqa: SIM115 (the store owns it)
-    writer = _NpyWriter(file)
+    writer = NpyStream(file, STORED_DTYPE)
     names: list[str] = []
     groups: list[Tensor] = []
     augmented: list[bool] = []
@@ -407,12 +371,13 @@ def encode_clips(
             progress(done, total)
     skipped = list(source.skipped)
     if done == 0:
-        writer.file.close()
+        file.close()
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         raise InputError(f"no usable audio in the dataset: {len(skipped)} input(s) skipped. {reasons}{more}")
     flags = torch.tensor(augmented, dtype=torch.bool)
-    return EncodedDataset(writer.finish(), names, torch.cat(groups), flags, skipped)
+    store = ImageStore(file, NpyStream.HEADER_BYTES, writer.finish())
+    return EncodedDataset(store, names, torch.cat(groups), flags, skipped)
 
 
 def _stack_clips(batch: list[Clip], audio: AudioSpec) -> Tensor:

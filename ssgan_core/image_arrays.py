@@ -55,40 +55,43 @@ def load_image_array(path: Path) -> tuple[np.ndarray, bool]:
 
 
 class NpyStream:
-    """Append float32 rows to an open binary file as a ``.npy`` array, row count fixed at the end.
+    """Append rows to an open binary file as a ``.npy`` array; the header goes in at the end.
 
     Written with ordinary ``write`` calls, so a full disk raises ``OSError(ENOSPC)``
-    (a memory-mapped array dies with SIGBUS instead). The header is padded to a fixed
-    size, so :meth:`finish` can rewrite it with the final row count in place.
+    (a memory-mapped array dies with SIGBUS instead), and memory holds one block at a
+    time. The header is padded to a fixed size, so :meth:`finish` writes it in place
+    once the row count is known. Serves ``ssgan encode`` (float32) and the training
+    cache (float16).
     """
 
     HEADER_BYTES = 128
 
-    def __init__(self, handle: BinaryIO, item_shape: tuple[int, ...], max_rows: int) -> None:
-        self.handle, self.item_shape, self.rows = handle, tuple(item_shape), 0
-        self._write_header(max_rows)
+    def __init__(self, handle: BinaryIO, dtype: np.typing.DTypeLike = np.float32) -> None:
+        self.handle, self.dtype, self.rows = handle, np.dtype(dtype), 0
+        self.item_shape: tuple[int, ...] | None = None
+        self.handle.write(b"\0" * self.HEADER_BYTES)
 
     def append(self, rows: np.ndarray) -> None:
-        block = np.ascontiguousarray(rows, dtype="<f4")
-        if block.shape[1:] != self.item_shape:
+        block = np.ascontiguousarray(rows, dtype=self.dtype)
+        if self.item_shape is None:
+            self.item_shape = tuple(block.shape[1:])
+        elif block.shape[1:] != self.item_shape:
             raise InputError(f"rows of shape {block.shape[1:]} do not fit an array of {self.item_shape}")
-        self.handle.write(block.tobytes())
+        self.handle.write(block.data.cast("B"))
         self.rows += len(block)
 
     def finish(self) -> tuple[int, ...]:
-        """Rewrite the header with the rows written; returns the array's shape."""
-        end = self.handle.tell()
-        self.handle.seek(0)
-        self._write_header(self.rows)
-        self.handle.seek(end)
-        self.handle.truncate()
-        return (self.rows, *self.item_shape)
-
-    def _write_header(self, rows: int) -> None:
-        shape = (rows, *self.item_shape)
-        text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"
+        """Write the header for the rows written; returns the array's shape."""
+        shape = (self.rows, *(self.item_shape or ()))
+        text = f"{{'descr': '{np.lib.format.dtype_to_descr(self.dtype)}', 'fortran_order': False, "
+        text += f"'shape': {shape}, }}"
         room = self.HEADER_BYTES - 10 - 1  # magic + version + length field; newline at the end
         if len(text) > room:
             raise InputError(f"array shape {shape} is too large for a .npy header")
+        end = self.handle.tell()
+        self.handle.seek(0)
         self.handle.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", room + 1))
         self.handle.write(text.ljust(room).encode("latin1") + b"\n")
+        self.handle.seek(end)
+        self.handle.flush()
+        return shape

@@ -19,7 +19,7 @@ from ssgan_core import hookimpl
 from ssgan_core.checkpoint import HASH_KEY, load_checkpoint, new_payload, save_checkpoint
 from ssgan_core.config import resolve_config
 from ssgan_core.config_docs import render_config_docs
-from ssgan_core.errors import CheckpointError, ConfigError, OutputError
+from ssgan_core.errors import CheckpointError, ConfigError, InputError, OutputError
 from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_bytes
 from ssgan_core.generation import generate_images, iter_generated, load_generation_model
 from ssgan_core.image_arrays import NpyStream
@@ -83,16 +83,20 @@ def test_check_output_file_names_what_is_in_the_way(tmp_path: Path) -> None:
     assert check_output_file(tmp_path / "new" / "x.npy") == tmp_path / "new" / "x.npy"
 
 
-@pytest.mark.parametrize(("max_rows", "rows"), [(100, 9), (9, 9), (3, 0)])
-def test_npy_stream_writes_a_loadable_array_of_the_rows_written(max_rows: int, rows: int) -> None:
+@pytest.mark.parametrize("rows", [9, 4, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_npy_stream_writes_a_loadable_array_of_the_rows_written(rows: int, dtype) -> None:
     buffer = io.BytesIO()
-    stream = NpyStream(buffer, (2, 3), max_rows)
-    data = np.arange(rows * 6, dtype=np.float32).reshape(rows, 2, 3)
+    stream = NpyStream(buffer, dtype)
+    data = np.arange(rows * 6, dtype=dtype).reshape(rows, 2, 3)
     for start in range(0, rows, 4):
         stream.append(data[start : start + 4])
     assert stream.finish() == (rows, 2, 3)
     buffer.seek(0)
-    assert np.array_equal(np.load(buffer), data)
+    loaded = np.load(buffer)
+    assert loaded.dtype == dtype and np.array_equal(loaded, data)
+    with pytest.raises(InputError, match="do not fit"):
+        stream.append(np.zeros((1, 3, 2), dtype=dtype))
 
 
 # --------------------------------------------------------------------------- checkpoints
