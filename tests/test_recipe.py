@@ -275,6 +275,9 @@ def test_recommended_preset_is_the_measured_recipe():
     # Same image as the paper's kick preset, so it fine-tunes from the original weights.
     assert cfg.transform == resolve_config("paper-kicks").transform
     assert cfg.audio == resolve_config("paper-kicks").audio
+    # The built-in kicks: recorded layers for the recipe, the sine kicks the paper preset was measured on.
+    assert cfg.data.source.options["layers"] == "recorded"
+    assert resolve_config("paper-kicks").data.source.options["layers"] == "sine"
 
 
 # --------------------------------------------------------------------------- precision

@@ -44,8 +44,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
@@ -115,6 +113,8 @@ def stft_cpu(flat: Tensor, n_fft: int, hop: int, window: Tensor, frames: int) ->
     batch 16, 2 threads, in one run on a loaded machine; results agree to 1e-6 of the peak.
     The STFT is most of the cost of encoding a folder.
     """
+    import scipy.fft  # only when encoding: start-up stays free of scipy
+
     half = n_fft // 2
     padded = np.pad(flat.numpy(), ((0, 0), (half, half)), mode="reflect")
     windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop][:, :frames]
