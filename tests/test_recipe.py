@@ -272,6 +272,7 @@ def test_recommended_preset_is_the_measured_recipe():
     assert t.schedule == "steps" and t.generator_optimizer.name == "adam" and t.ema_decay > 0
     assert t.early_stopping.metric == "fd"
     assert cfg.critic.options["norm"] == "layer"
+    assert cfg.inverter.name == "pghi"
     # Same image as the paper's kick preset, so it fine-tunes from the original weights.
     assert cfg.transform == resolve_config("paper-kicks").transform
     assert cfg.audio == resolve_config("paper-kicks").audio
