@@ -293,6 +293,16 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 load_preset_file = load_config_file
 
 
+def register_preset_folder(register: Any, package: str, presets: Mapping[str, str]) -> None:
+    """For a plugin's ``register_presets`` hook: each ``<package>/presets/<name>.toml``,
+    with its one-line description from ``presets``."""
+    from importlib.resources import files
+
+    folder = files(package) / "presets"
+    for name, description in presets.items():
+        register(name, load_preset_file(str(folder / f"{name}.toml")), description)
+
+
 # --------------------------------------------------------------------------- merging
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 from ssgan_core import hookimpl
-from ssgan_core.config import load_preset_file
+from ssgan_core.config import register_preset_folder
 from ssgan_plugins.paper import critic, generator, griffin_lim, losses, stft_db
 
 
@@ -64,6 +62,4 @@ PRESETS = {
 
 @hookimpl
 def register_presets(register):
-    folder = files("ssgan_plugins.paper") / "presets"
-    for name, description in PRESETS.items():
-        register(name, load_preset_file(str(folder / f"{name}.toml")), description)
+    register_preset_folder(register, "ssgan_plugins.paper", PRESETS)
