@@ -1,9 +1,13 @@
 """The trainer: WGAN steps over encoded data, validation, previews, checkpoints, resume.
 
 ``Trainer.start(cfg)`` makes a run directory; ``Trainer.resume(run_dir)`` continues one
-from ``checkpoints/last.ckpt``. ``trainer.fit()`` trains until the epoch limit, early
-stopping, a Ctrl-C (saved, resumable) or a non-finite loss (stopped before the bad
-update, the last good checkpoint kept).
+from ``checkpoints/last.ckpt``. ``trainer.fit()`` trains until the length the schedule
+sets (``training.schedule``: epochs, or generator updates), early stopping, a Ctrl-C or
+SIGTERM (saved, resumable) or a non-finite loss (stopped before the bad update, the last
+good checkpoint kept). Validation, previews, checkpoints, LR decay and early stopping
+happen once per *period*: an epoch, or ``training.eval_every`` generator updates. Run
+state keeps the historical name ``epoch`` for the number of finished periods (metrics
+lines, checkpoints, ``TrainResult.epochs``), so older runs still resume.
 
 Resume is exact: the checkpoint holds the weights, optimiser and scheduler states, the
 global and data-order RNG states, and the position inside the epoch (its batch order
