@@ -5,8 +5,9 @@ DIR``: 256 files spread over it, tiled if fewer; synthetic kicks without it), wi
 sidecar. Each side is
 a fresh process, timed from spawn to exit, writing one 24-bit WAV per item:
 
-  ssgan invert (griffin-lim)  ``ssgan invert X.npy -o DIR/`` with the default inverter (10 iterations)
-  ssgan invert (pghi)         the same with ``--set inverter.name=pghi`` (PGHI + 10 iterations)
+  ssgan invert (griffin-lim)  ``ssgan invert X.npy -o DIR/ --set inverter.name=griffin-lim`` (10 iterations)
+  ssgan invert (pghi)         the same with ``--set inverter.name=pghi`` (PGHI + 10 iterations; the
+                              ``recommended`` preset's options)
   librosa loop                one Python process: load X.npy, decode with the same transform,
                               ``librosa.griffinlim`` (10 iterations, momentum 0.99) item by item,
                               ``soundfile.write`` each
@@ -118,7 +119,15 @@ def main() -> None:
         runs = {
             "ssgan --version": [*ssgan(), "--version"],
             "ssgan --help": [*ssgan(), "--help"],
-            "ssgan invert (griffin-lim)": [*ssgan(), "invert", str(array), "-o", str(folder / "gl")],
+            "ssgan invert (griffin-lim)": [
+                *ssgan(),
+                "invert",
+                str(array),
+                "-o",
+                str(folder / "gl"),
+                "--set",
+                "inverter.name=griffin-lim",
+            ],
             "ssgan invert (pghi)": [
                 *ssgan(),
                 "invert",
