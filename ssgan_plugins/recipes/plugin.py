@@ -7,7 +7,8 @@ from ssgan_core.config import register_preset_folder
 
 PRESETS = {
     "recommended": "Recipe for your own folder of one-shots (the default of `ssgan train`): Adam, "
-    "layer-norm critic, weight average, FD validation, a step schedule, pghi; not yet validated (docs/recipe.md).",
+    "layer-norm critic, weight average, FD validation, a step schedule, pghi; not yet validated "
+    "(docs/recipe.md).",
 }
 
 
