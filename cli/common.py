@@ -101,9 +101,6 @@ DEFAULT_PRESET = "recommended"
 
 
 def load_config(preset: str | None, config_file: Path | None, overrides: list[str] | None) -> RunConfig:
-    from ssgan_core.config import load_config_file
-    from ssgan_core.plugins import get_host
-
-    if preset is None and not (config_file and load_config_file(config_file).get("preset")):
-        preset = DEFAULT_PRESET if DEFAULT_PRESET in get_host().presets else None
-    return resolve_config(preset=preset, config_file=config_file, overrides=overrides or [])
+    return resolve_config(
+        preset=preset, config_file=config_file, overrides=overrides or [], default_preset=DEFAULT_PRESET
+    )

@@ -418,14 +418,17 @@ def resolve_config(
     config_file: str | Path | None = None,
     overrides: Iterable[str] = (),
     host: Any = None,
+    default_preset: str | None = None,
 ) -> RunConfig:
-    """Defaults < preset < file < overrides, validated. A file may name a ``preset``."""
+    """Defaults < preset < file < overrides, validated. A file may name a ``preset``;
+    ``default_preset`` (when installed) applies when neither the caller nor the file does."""
     if host is None:
         from ssgan_core.plugins import get_host
 
         host = get_host()
     file_data = load_config_file(config_file) if config_file else {}
-    preset = preset or file_data.get("preset")
+    fallback = default_preset if default_preset in host.presets else None
+    preset = preset or file_data.get("preset") or fallback
     if preset is not None and not isinstance(preset, str):
         raise ConfigError(f"{config_file}: preset: expected a preset name (a string), got {preset!r}")
     data: dict[str, Any] = RunConfig().model_dump(mode="json")
