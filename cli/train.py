@@ -159,28 +159,27 @@ def train(
                     "--resume continues a run with its saved config; only --device may be combined with it"
                 )
             trainer = Trainer.resume(resume, device=device, reporter=reporter)
-            reporter.label = "epoch" if trainer.cfg.training.schedule == "epochs" else "period"
-            progress.console.print(
-                f"resuming {resume} at epoch {trainer.epoch + 1}, step {trainer.step}", highlight=False
-            )
         else:
             overrides = _overrides(data, device, name, run_dir, init_from)
             cfg = load_config(preset, config, [*overrides, *(set_ or [])])
-            reporter.label = "epoch" if cfg.training.schedule == "epochs" else "period"
             trainer = Trainer.start(cfg, reporter=reporter)
+        label = reporter.label = "epoch" if trainer.cfg.training.schedule == "epochs" else "period"
+        if resume is not None:
+            where = f"resuming {resume} at {label} {trainer.epoch + 1}, step {trainer.step}"
+        else:
             where = f"run directory: {trainer.run_dir}  (device: {trainer.device})"
-            progress.console.print(where, highlight=False)
+        progress.console.print(where, highlight=False)
         result = trainer.fit()
     if result.status == "interrupted":
         run = result.run_dir
         err_console.print(
-            f"[yellow]interrupted[/]: saved {run}/checkpoints/last.ckpt at epoch {result.epochs + 1}, "
+            f"[yellow]interrupted[/]: saved {run}/checkpoints/last.ckpt at {label} {result.epochs + 1}, "
             f"step {result.step}. Continue with: [bold]ssgan train --resume {shlex.quote(str(run))}[/]",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(128 + (trainer.stop_signal or 2))  # 130 after Ctrl-C, 143 after SIGTERM
-    _summary(result, time.monotonic() - started, reporter.label, trainer.history)
+    _summary(result, time.monotonic() - started, label, trainer.history)
 
 
 def _progress() -> Progress:
