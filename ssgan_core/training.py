@@ -583,6 +583,20 @@ class Trainer:
                 for begin in range(0, len(reference), chunk):
                     images = self.images_at(reference[begin : begin + chunk])
                     self.val_audio[begin : begin + chunk] = self._render(images)
+                self.data_stats.update(self._data_fd())
+
+    def _data_fd(self) -> dict[str, float]:
+        """FD of as many *training* clips as previews, rendered as previews are, against the
+        validation audio: the per-period FD a generator that drew real clips would score."""
+        from ssgan_core.metrics import frechet_distance_audio
+
+        count = min(max(self.cfg.training.preview_count, 2), len(self.train_idx))
+        pick = torch.randperm(len(self.train_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 4))
+        audio = self._render(self.images_at(self.train_idx[pick[:count].to(self.train_idx.device)]))
+        try:
+            return {"data_fd": frechet_distance_audio(audio, self.val_audio, self.audio.sample_rate)}
+        except InputError:  # silent clips: no floor, the far-from-data check stays quiet
+            return {}
 
     def images_at(self, idx: Tensor) -> Tensor:
         """Dataset images at ``idx`` as a float32 batch on the device, read from the cache file."""
