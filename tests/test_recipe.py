@@ -12,7 +12,7 @@ from ssgan_core.config import HealthConfig, OptimizerConfig, resolve_config
 from ssgan_core.errors import InputError
 from ssgan_core.health import check_period, image_stats, ranking_auc, summarise
 from ssgan_core.training import Trainer, WeightAverage, build_optimizer
-from tests.tiny_parts import tiny_config, tiny_host
+from tests.tiny_parts import TinyGenerator, tiny_config, tiny_host
 
 STEPS = ("training.schedule=steps", "training.n_critic=2")
 
@@ -234,6 +234,17 @@ def test_trainer_logs_health_fields(tmp_path, host):
         assert key in line
     assert 0.0 <= line["val_auc"] <= 1.0 and isinstance(line["health"], list)
     assert line["data_fd"] > 0 and line["fd"] > 0
+
+
+def test_a_fresh_run_hands_the_generator_the_training_mean_once(tmp_path, host, monkeypatch):
+    seen = []
+    monkeypatch.setattr(TinyGenerator, "start_from_data", lambda self, mean: seen.append(mean.clone()))
+    trainer = Trainer.start(tiny_config(tmp_path, host, "training.epochs=1"), tmp_path / "run", host=host)
+    assert len(seen) == 1
+    assert torch.allclose(seen[0], trainer.images_at(trainer.train_idx).mean(0), atol=1e-5)
+    trainer.fit()
+    Trainer.resume(tmp_path / "run", host=host)  # a resume keeps the trained weights
+    assert len(seen) == 1
 
 
 # --------------------------------------------------------------------------- fine-tuning
