@@ -43,6 +43,7 @@ def score_run(run: Path, heldout: Path) -> dict[str, object]:
     ckpts = run / "checkpoints"
     row: dict[str, object] = {
         "periods": last["epoch"],
+        "train_minutes": sum(x.get("seconds", 0) + x.get("val_seconds", 0) for x in lines) / 60,
         "generator_steps": last.get("generator_steps"),
         "best_period": last.get("best_epoch"),
         "lr_gap": last.get("channel_gap"),
@@ -59,6 +60,13 @@ def score_run(run: Path, heldout: Path) -> dict[str, object]:
     return row
 
 
+def _runs(args: argparse.Namespace) -> list[tuple[int, Path]]:
+    """(seed, run folder) pairs: new runs per seed, or the finished folders given to --score."""
+    if args.score:
+        return [(json.loads((run / "config.json").read_text())["seed"], run) for run in args.score]
+    return [(seed, args.runs / f"{args.preset}{args.tag}-{args.data.name}-seed{seed}") for seed in args.seeds]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,19 +79,22 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-quality"), help="Run folders go here.")
     parser.add_argument("--tag", default="", help="Suffix of the run folder names.")
     parser.add_argument("--json", type=Path, help="Also write the rows here.")
+    parser.add_argument(
+        "--score", type=Path, nargs="+", help="Only score these finished run folders (e.g. after a resume)."
+    )
     args = parser.parse_args()
 
     floor = evaluate(args.data, args.heldout)["fd"]
     print(f"real-vs-real floor: FD {floor:.1f} ({args.data} against {args.heldout})", flush=True)
     rows = []
-    for seed in args.seeds:
-        run = args.runs / f"{args.preset}{args.tag}-{args.data.name}-seed{seed}"
-        sets = [x for o in args.overrides for x in ("--set", o)]
+    for seed, run in _runs(args):
         started = time.monotonic()
-        ssgan(
-            "train", "--preset", args.preset, "--data", str(args.data), "--run-dir", str(run),
-            "--set", f"seed={seed}", *sets,
-        )  # fmt: skip
+        if not args.score:
+            sets = [x for o in args.overrides for x in ("--set", o)]
+            ssgan(
+                "train", "--preset", args.preset, "--data", str(args.data), "--run-dir", str(run),
+                "--set", f"seed={seed}", *sets,
+            )  # fmt: skip
         row = {"seed": seed, "minutes": (time.monotonic() - started) / 60, **score_run(run, args.heldout)}
         row["fd_best_x_floor"] = row.get("fd_best", float("nan")) / floor  # type: ignore[operator]
         rows.append(row)
