@@ -13,7 +13,7 @@ from ssgan_core.checkpoint import load_checkpoint, new_payload, save_checkpoint
 from ssgan_core.config import dump_config
 from ssgan_core.errors import CheckpointError, InputError
 from ssgan_core.generation import generate, load_generation_model
-from ssgan_core.training import Reporter, Trainer, TrainingDiverged
+from ssgan_core.training import EarlyStopping, Reporter, Trainer, TrainingDiverged
 from tests.tiny_parts import tiny_config, tiny_host
 
 
@@ -150,11 +150,11 @@ def test_ctrl_c_saves_where_it_stopped(tmp_path, host):
 def test_early_stopping_rule(tmp_path, host):
     rule = ("training.early_stopping.warmup=3", "training.early_stopping.patience=2")
     cfg = tiny_config(tmp_path, host, *rule)
-    trainer = Trainer(cfg, tmp_path / "run", host=host)
+    rule = EarlyStopping(cfg.training.early_stopping)
     history = [0.1, 0.1, 5, 6, 4, 4.5, 7]
-    improved = [trainer._update_early_stopping(e, {"val_abs_w": w}) for e, w in enumerate(history, 1)]
+    improved = [rule.update(e, {"val_abs_w": w}) for e, w in enumerate(history, 1)]
     assert improved == [False, False, True, False, True, False, False]
-    assert trainer.best_epoch == 5 and trainer.stopped_early
+    assert rule.best_epoch == 5 and rule.stopped
 
 
 def test_resume_refuses_changed_data_and_missing_checkpoint(tmp_path, host):
@@ -193,15 +193,15 @@ def test_generate_from_run_and_generator_only_checkpoint(tmp_path, host):
 
 
 def test_fd_reference_audio_is_rendered_in_chunks_and_capped(tmp_path, monkeypatch):
-    from ssgan_core import training
     from ssgan_core.generation import render_audio
+    from ssgan_core.training import trainer as training
 
     host = tiny_host()
     cfg = tiny_config(tmp_path, host, "training.fd_every_epoch=true", "data.source.count=40")
     trainer = Trainer(cfg, tmp_path / "run", host=host, device="cpu")
     trainer.prepare()
     whole = trainer.images.take(trainer.val_idx)
-    with trainer._side_rng():
+    with trainer.side_rng():
         expected = render_audio(whole, trainer.transform, trainer.inverter, batch_size=4)
     assert trainer.val_audio is not None and torch.equal(trainer.val_audio, expected)
 
