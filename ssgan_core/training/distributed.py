@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ssgan_core.errors import ConfigError
 from ssgan_core.interfaces import Critic
+from ssgan_core.training.step import Replicas
 
 TIMEOUT = timedelta(minutes=10)
 """How long a rank waits for the others in a collective before it fails (torch's default is 30 min)."""
@@ -31,6 +32,8 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    device: str = "cpu"
+    """Where collectives put their tensors (nccl needs them on the rank's GPU)."""
 
     @property
     def is_main(self) -> bool:
@@ -56,7 +59,7 @@ class World:
         """True on every rank when it is true on one (a stop request, a Ctrl-C)."""
         if self.size == 1:
             return flag
-        return any(self.all_gather_object(bool(flag)))
+        return bool(self.sum_(torch.tensor([int(flag)], device=self.device)).item())
 
     def sum_(self, tensor: Tensor) -> Tensor:
         """Sum ``tensor`` over the ranks, in place."""
@@ -89,7 +92,7 @@ def join_world(device: torch.device) -> tuple[World, torch.device]:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=TIMEOUT, device_id=device if device.type == "cuda" else None)
-    return world, device
+    return World(world.rank, world.size, world.local_rank, str(device)), device
 
 
 def leave_world() -> None:
@@ -100,12 +103,31 @@ def leave_world() -> None:
 # --------------------------------------------------------------------------- replicas
 
 
+class SumOverRanks(torch.autograd.Function):
+    """``all_reduce(SUM)`` as a differentiable function: its backward is the same sum over ranks
+    (each rank's loss depends on every rank's input), and so on for every derivative order."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return SumOverRanks.apply(grad)  # type: ignore[no-any-return]
+
+
+def sum_over_ranks(tensor: Tensor) -> Tensor:
+    return SumOverRanks.apply(tensor)  # type: ignore[no-any-return]
+
+
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics cover the batch of every rank.
 
     torch's own ``nn.SyncBatchNorm`` runs on GPUs only and its backward is not itself
     differentiable, which the gradient penalty's double backward needs. This one is
-    built from ``torch.distributed.nn.all_reduce``, whose backward is again an all-reduce,
+    built from :class:`SumOverRanks`, whose backward is again an all-reduce,
     so every derivative order is exact, on CPU (gloo) and CUDA (nccl) alike. Statistics
     are computed in float32 in two passes (mean, then the squared deviations), as plain
     BatchNorm does, so 2 ranks of batch B match one process of batch 2B to float precision.
@@ -119,17 +141,15 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, input: Tensor) -> Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(input)
-        from torch.distributed.nn.functional import all_reduce
-
         x = input.float()
         dims = [0, *range(2, x.dim())]
         shape = [1, -1, *[1] * (x.dim() - 2)]
         local = torch.cat([x.sum(dims), x.new_tensor([x.numel() / x.shape[1]])])
-        total = all_reduce(local)
+        total = sum_over_ranks(local)
         count = total[-1]
         mean = total[:-1] / count
         centred = x - mean.view(shape)
-        var = all_reduce(centred.pow(2).sum(dims)) / count
+        var = sum_over_ranks(centred.pow(2).sum(dims)) / count
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
@@ -148,15 +168,16 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 def synchronise_batchnorm(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm layer for :class:`SyncBatchNorm`, keeping weights and buffers."""
+    """Swap every BatchNorm layer for :class:`SyncBatchNorm` that holds the very same parameter
+    and buffer tensors, so optimisers built before the swap still update them."""
     for name, child in module.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, SyncBatchNorm):
             synced = SyncBatchNorm(
                 child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
             )
-            synced.load_state_dict(child.state_dict())
+            synced._parameters, synced._buffers = child._parameters, child._buffers
             synced.train(child.training)
-            setattr(module, name, synced.to(next(child.buffers(), torch.empty(0)).device))
+            setattr(module, name, synced)
         else:
             synchronise_batchnorm(child)
     return module
@@ -195,3 +216,26 @@ def replicate(module: nn.Module, device: torch.device) -> nn.Module:
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+
+
+def replicas_for(
+    generator: nn.Module, critic: Critic, world: World, device: torch.device, *, compile: bool = False
+) -> Replicas | None:
+    """What the step runs forward passes through: DDP replicas with synchronised BatchNorm when
+    there are several ranks, a compiled generator when asked; ``None`` when that is the networks.
+
+    The networks themselves keep the weights (checkpoints hold no wrapper). The critic is
+    never compiled: the gradient penalty differentiates it twice, which compiled graphs
+    do not support.
+    """
+    run_generator: nn.Module = generator
+    run_critic: Critic = critic
+    if world.size > 1:
+        synchronise_batchnorm(generator)
+        synchronise_batchnorm(critic)
+        run_generator, run_critic = replicate(generator, device), ReplicatedCritic(critic, device)
+    if compile:
+        run_generator = torch.compile(run_generator)  # type: ignore[assignment]
+    if run_generator is generator and run_critic is critic:
+        return None
+    return Replicas(run_generator, run_critic)

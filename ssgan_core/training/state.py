@@ -132,6 +132,8 @@ class RunProgress:
     sums: dict[str, Tensor] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    global_batch: int | None = None
+    """Samples per step over all ranks when saved (``None``: a checkpoint from before it was kept)."""
 
     def add(self, values: dict[str, Tensor]) -> None:
         """Running sums of one step's loss values, kept on the device (no sync per step)."""
@@ -153,6 +155,7 @@ class RunProgress:
                 "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
                 "counts": dict(self.counts),
                 "seconds": self.seconds,
+                "global_batch": self.global_batch,
             },
         }
 
@@ -164,6 +167,20 @@ class RunProgress:
         self.sums = {k: v.to(self.device) for k, v in position["sums"].items()}
         self.counts = {k: int(v) for k, v in position["counts"].items()}
         self.seconds = float(position["seconds"])
+        self.global_batch = position.get("global_batch")
+
+    def rebatch(
+        self, old: int, new: int, old_epoch_batches: int, new_epoch_batches: int, epochs: bool
+    ) -> None:
+        """Re-count the position in steps of ``new`` samples (the world size changed on resume).
+
+        The place in the pass over the data is kept in samples; a finished pass stays
+        finished. Under the epoch schedule the step count follows, since periods are passes.
+        """
+        finished = self.order is None or self.batch >= old_epoch_batches
+        self.batch = new_epoch_batches if finished else min(self.batch * old // new, new_epoch_batches)
+        if epochs:
+            self.step = self.epoch * new_epoch_batches + (0 if finished else self.batch)
 
 
 def rank_seed(seed: int, rank: int) -> int:

@@ -64,13 +64,7 @@ from ssgan_core.training.callbacks import (
     PeriodCallback,
     default_callbacks,
 )
-from ssgan_core.training.distributed import (
-    ReplicatedCritic,
-    World,
-    join_world,
-    replicate,
-    synchronise_batchnorm,
-)
+from ssgan_core.training.distributed import World, join_world, replicas_for
 from ssgan_core.training.state import (
     Attribute,
     GeneratorWeights,
@@ -82,7 +76,6 @@ from ssgan_core.training.state import (
 )
 from ssgan_core.training.step import (
     GanStepper,
-    Replicas,
     TrainingDiverged,
     WeightAverage,
     autocast_for,
@@ -249,7 +242,7 @@ class Trainer:
             t.n_critic,
             joint=t.critic_batches == "joint",
             autocast=self.autocast,
-            replicas=self._replicas(),
+            replicas=replicas_for(self.generator, self.critic, self.world, self.device, compile=t.compile),
             scalers=self.scalers,
         )
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -268,21 +261,6 @@ class Trainer:
         self.state = self._register_state()
         self._interrupted = False
         self.stop_signal: int | None = None  # the signal that interrupted fit(), if any
-
-    def _replicas(self) -> Replicas | None:
-        """DDP replicas (with synchronised BatchNorm) under torchrun, compiled ones when asked."""
-        generator: torch.nn.Module = self.generator
-        critic: Critic = self.critic
-        if self.world.size > 1:
-            synchronise_batchnorm(self.generator)
-            synchronise_batchnorm(self.critic)
-            generator = replicate(self.generator, self.device)
-            critic = ReplicatedCritic(self.critic, self.device)
-        if self.cfg.training.compile:  # the critic stays eager: the gradient penalty differentiates it twice
-            generator = torch.compile(generator)  # type: ignore[assignment]
-        if generator is self.generator and critic is self.critic:
-            return None
-        return Replicas(generator, critic)
 
     def _register_state(self) -> StateRegistry:
         """Every part of the checkpoint, each registered once by what owns it (format version 1 keys)."""
@@ -479,6 +457,7 @@ class Trainer:
         if self.names is not None:
             return
         main_first(self.world, self._load_data)
+        self._count_steps_in_this_world()
         with torch.no_grad():  # the data's side of the health checks, on as many clips as previews
             sample = self.images_at(self.val_idx[: max(self.cfg.training.preview_count, 2)]).cpu()
             stats = image_stats(sample)
@@ -513,6 +492,19 @@ class Trainer:
         self.batches_per_epoch = len(train_idx) // global_batch
         self.val_latents = self.generator.sample_latent(
             len(val_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 2)
+        )
+
+    def _count_steps_in_this_world(self) -> None:
+        """A checkpoint saved with another global batch (other ranks) continues in this one's steps."""
+        p, new = self.progress, self.batch_size * self.world.size
+        old, p.global_batch = p.global_batch, new
+        if old is None or old == new:
+            return
+        old_epoch_batches = len(self.train_idx) // old
+        p.rebatch(old, new, old_epoch_batches, self.batches_per_epoch, self.cfg.training.schedule == "epochs")
+        self.reporter.message(
+            f"resuming with a global batch of {new} (saved with {old}): the run continues at step {p.step}; "
+            "see docs/distributed.md for the learning-rate rule"
         )
 
     def _render_fd_reference(self) -> None:
