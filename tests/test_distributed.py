@@ -176,3 +176,19 @@ def test_two_ranks_equal_one_process_with_both_batches(two_ranks):
                 value,
                 msg=lambda m, k=key: f"{k}: {m}",
             )
+
+
+def test_cli_launcher_reports_a_failed_rank_in_one_line(tmp_path):
+    """`ssgan train --nproc-per-node 2` runs torchrun; rank 0 refuses a used run folder, rank 1 is
+    stopped quietly, and the launcher adds one line and rank 0's exit code."""
+    from typer.testing import CliRunner
+
+    from ssgan_cli.main import app
+
+    used = tmp_path / "used"
+    (used / "checkpoints").mkdir(parents=True)
+    (used / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    args = ["train", "--nproc-per-node", "2", "--preset", "paper-kicks", "--run-dir", str(used)]
+    result = CliRunner().invoke(app, [*args, "--set", "data.source.count=8"])
+    assert result.exit_code == 2, result.output
+    assert "rank 0 of 2 ended with exit code 2" in result.output

@@ -9,6 +9,7 @@ changes what a run computes. docs/distributed.md explains what is synchronised.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -90,9 +91,30 @@ def join_world(device: torch.device) -> tuple[World, torch.device]:
     elif device.type != "cpu":
         raise ConfigError(f"distributed training runs on cuda or cpu, not {device.type}")
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=TIMEOUT, device_id=device if device.type == "cuda" else None)
+        _init_process_group(device, world)
     return World(world.rank, world.size, world.local_rank, str(device)), device
+
+
+def _init_process_group(device: torch.device, world: World) -> None:
+    """The process group over torchrun's store, its keys prefixed by the restart count.
+
+    After ``--max-restarts`` restarts a worker group, the agent's store still holds the
+    previous group's addresses under the same keys, and the new ranks dial dead ports
+    (measured: "Gloo connectFullMesh failed ... Connection refused"); a prefix per attempt
+    keeps each group to its own keys.
+    """
+    from torch.distributed.rendezvous import rendezvous
+
+    store, rank, size = next(rendezvous("env://", timeout=TIMEOUT))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        store=dist.PrefixStore(f"ssgan/attempt_{attempt}", store),
+        rank=rank,
+        world_size=size,
+        timeout=TIMEOUT,
+        device_id=device if device.type == "cuda" else None,
+    )
 
 
 def leave_world() -> None:
@@ -209,13 +231,18 @@ class ReplicatedCritic(Critic):
 def replicate(module: nn.Module, device: torch.device) -> nn.Module:
     """``module`` in DDP: rank 0's weights broadcast now, gradients averaged in every backward.
 
-    Buffers are not broadcast per forward: synchronised BatchNorm keeps its running
-    statistics equal on every rank already.
+    Buffers are synchronised once, here, and not per forward: synchronised BatchNorm keeps
+    its running statistics equal on every rank. Gradients live in DDP's buckets (no copy).
     """
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    # A (1, C, k, k) weight's gradient may come back with another (equivalent) stride for its
+    # size-1 dimension; DDP copies it into its bucket and warns on every step. Harmless.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return DistributedDataParallel(
+        module, device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True
+    )
 
 
 def replicas_for(
