@@ -70,16 +70,20 @@ SETTINGS: dict[str, dict[str, object]] = {
     "compile": {"compile": True},
     "bf16+channels_last": {"precision": "bf16", "channels_last": True},
     "bf16+compile": {"precision": "bf16", "compile": True},
+    "fp16": {"precision": "fp16"},
 }
-"""Named combinations of the training fields ``--settings`` compares; ``fp32`` is main's eager default."""
+"""Named combinations of the training fields ``--settings`` compares; ``fp32`` is main's eager default.
+``fp16`` (with gradient scalers) runs on CUDA only."""
 
 
 def _ours(batches: int, setting: str = "fp32") -> float:
     from ssgan_core.generation import build_losses
     from ssgan_core.training import GanStepper, autocast_for
     from ssgan_core.training.distributed import World, replicas_for
+    from ssgan_core.training.step import grad_scalers
 
     fields = SETTINGS[setting]
+    precision = str(fields.get("precision", "fp32"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg, host, generator, critic, g_opt, c_opt = _parts(naive=False)
     generator.to(device)
@@ -102,8 +106,9 @@ def _ours(batches: int, setting: str = "fp32") -> float:
         c_opt,
         N_CRITIC,
         joint=cfg.training.critic_batches == "joint",
-        autocast=autocast_for(device, str(fields.get("precision", "fp32"))),
+        autocast=autocast_for(device, precision),
         replicas=replicas_for(generator, critic, World(), device, compile=bool(fields.get("compile"))),
+        scalers=grad_scalers(device, precision),
     )
     for i in range(WARMUP):
         stepper.step(real, i)
