@@ -211,3 +211,20 @@ def test_fd_reference_audio_is_rendered_in_chunks_and_capped(tmp_path, monkeypat
     assert len(capped.val_idx) == 8 and capped.val_audio is not None and len(capped.val_audio) == 5
     chosen = [i for i in range(8) if any(torch.equal(capped.val_audio[j], expected[i]) for j in range(5))]
     assert len(chosen) == 5  # five of the eight clips, each rendered as before
+
+
+def test_fp16_off_cuda_is_a_config_error_and_channels_last_trains(tmp_path, host):
+    from ssgan_core.errors import ConfigError
+
+    cfg = tiny_config(tmp_path, host, 'training.precision="fp16"')
+    with pytest.raises(ConfigError, match=r"fp16.*needs a CUDA device.*bf16"):
+        Trainer(cfg, tmp_path / "run", host=host, device="cpu")
+
+    cfg = tiny_config(tmp_path, host, "training.channels_last=true", 'training.precision="bf16"')
+    trainer = Trainer(cfg, tmp_path / "run", host=host, device="cpu")
+    trainer.prepare()
+    assert trainer.critic.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    real = trainer._real_batch(trainer.train_idx[:4])
+    assert real.is_contiguous(memory_format=torch.channels_last)
+    values = trainer.stepper.step(real, batch=0)
+    assert all(torch.isfinite(v).all() for v in values.values())
