@@ -33,6 +33,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -77,6 +78,23 @@ SETTINGS: dict[str, dict[str, object]] = {
 
 
 def _ours(batches: int, setting: str = "fp32") -> float:
+    step, device = _stepper(setting)
+    for i in range(WARMUP):
+        step(i)
+    return _timed(step, batches, device)
+
+
+def _timed(step: Callable[[int], object], batches: int, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(batches):
+        step(i)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _stepper(setting: str) -> tuple[Callable[[int], object], torch.device]:
+    """One training step of the paper model under ``setting``, as a function of the batch index."""
     from ssgan_core.generation import build_losses
     from ssgan_core.training import GanStepper, autocast_for
     from ssgan_core.training.distributed import World, replicas_for
@@ -110,14 +128,21 @@ def _ours(batches: int, setting: str = "fp32") -> float:
         replicas=replicas_for(generator, critic, World(), device, compile=bool(fields.get("compile"))),
         scalers=grad_scalers(device, precision),
     )
-    for i in range(WARMUP):
-        stepper.step(real, i)
-    _sync(device)
-    start = time.perf_counter()
-    for i in range(batches):
-        stepper.step(real, i)
-    _sync(device)
-    return time.perf_counter() - start
+    return (lambda i: stepper.step(real, i)), device
+
+
+def _interleaved(names: list[str], batches: int, rounds: int) -> dict[str, list[float]]:
+    """samples/s of each setting, ``rounds`` times, the settings taking turns in one process, so
+    load from other work on the machine falls on all of them alike."""
+    steppers = {name: _stepper(name) for name in names}
+    for step, _ in steppers.values():  # compiles, allocates
+        for i in range(WARMUP):
+            step(i)
+    speeds: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name, (step, device) in steppers.items():
+            speeds[name].append(batches * BATCH / _timed(step, batches, device))
+    return speeds
 
 
 def _sync(device: torch.device) -> None:
@@ -198,16 +223,17 @@ def _openmp_wait() -> str:
 
 
 def _worker(side: str, batches: int, fd_steps: int = 0, cache: str = "") -> None:
-    if side in SETTINGS:
-        seconds = _ours(batches, side)
-        extra = _short_run(side, fd_steps, cache) if fd_steps else {}
-    else:
-        seconds, extra = (_ours if side == "ours" else _baseline)(batches), {}
+    if side.startswith("speed:"):
+        print(json.dumps(_interleaved(side.split(":")[1].split(","), batches, fd_steps)))
+        return
+    if side.startswith("fd:"):
+        print(json.dumps(_short_run(side.split(":")[1], fd_steps, cache)))
+        return
+    seconds = (_ours if side == "ours" else _baseline)(batches)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
         json.dumps(
             {
-                **extra,
                 "side": side,
                 "batches": batches,
                 "seconds": seconds,
@@ -229,14 +255,15 @@ def main() -> None:
         help=f"Compare these speed settings instead (comma-separated, of {', '.join(SETTINGS)}).",
     )
     parser.add_argument("--fd-steps", type=int, default=8, help="Generator updates of each FD run (0: none).")
-    parser.add_argument("--worker", choices=("ours", "baseline", *SETTINGS), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="--settings: timed turns of each setting.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--cache", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.batches, args.fd_steps if args.worker in SETTINGS else 0, args.cache)
+        _worker(args.worker, args.batches, args.fd_steps, args.cache)
         return
     if args.settings:
-        _compare_settings(args.settings.split(","), args.batches, args.fd_steps, args.json)
+        _compare_settings(args.settings.split(","), args.batches, args.rounds, args.fd_steps, args.json)
         return
     results = {side: _run_worker(side, args.batches) for side in ("ours", "baseline")}
     ours, base = results["ours"], results["baseline"]
@@ -268,30 +295,46 @@ def _run_worker(side: str, batches: int, *extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _compare_settings(names: list[str], batches: int, fd_steps: int, as_json: bool) -> None:
-    """Each setting in its own process, one after another in this run; ratios against fp32."""
+def _compare_settings(names: list[str], batches: int, rounds: int, fd_steps: int, as_json: bool) -> None:
+    """Speeds of all settings in one process, taking turns; then one short real run per setting
+    (its own process) for the FD. Ratios are the median over rounds of each round's ratio to fp32."""
+    import statistics
     import tempfile
 
     unknown = [n for n in names if n not in SETTINGS]
     if unknown:
         raise SystemExit(f"unknown setting(s) {unknown}; choose from {', '.join(SETTINGS)}")
     names = ["fp32", *[n for n in names if n != "fp32"]]
-    with tempfile.TemporaryDirectory() as cache:  # one encoding of the data for all FD runs
-        extra = ("--fd-steps", str(fd_steps), "--cache", cache)
-        results = {name: _run_worker(name, batches, *extra) for name in names}
-    base = results["fp32"]["samples_per_s"]
-    for r in results.values():
-        r["ratio_vs_fp32"] = r["samples_per_s"] / base
+    speeds = _run_worker(f"speed:{','.join(names)}", batches, "--fd-steps", str(rounds))
+    results: dict[str, dict] = {}
+    for name in names:
+        ratios = [s / f for s, f in zip(speeds[name], speeds["fp32"], strict=True)]
+        results[name] = {
+            "samples_per_s": statistics.median(speeds[name]),
+            "per_round": speeds[name],
+            "ratio_vs_fp32": statistics.median(ratios),
+        }
+    if fd_steps:
+        with tempfile.TemporaryDirectory() as cache:  # one encoding of the data for all FD runs
+            for name in names:
+                results[name].update(
+                    _run_worker(f"fd:{name}", batches, "--fd-steps", str(fd_steps), "--cache", cache)
+                )
     if as_json:
         print(json.dumps(results, indent=2))
         return
     print(
-        f"paper model, batch {BATCH}, n_critic {N_CRITIC}, {results['fp32']['threads']} threads; FD after "
-        f"{fd_steps} generator steps on 64 kicks (same seed)"
+        f"paper model, batch {BATCH}, n_critic {N_CRITIC}, {torch.get_num_threads()} threads, "
+        f"{rounds} rounds of {batches} batches per setting, taking turns; "
+        f"FD after {fd_steps} generator steps on 64 kicks"
     )
     for name, r in results.items():
         fd = "-" if r.get("fd") is None else f"{r['fd']:.0f}"
-        print(f"  {name:<20} {r['samples_per_s']:7.2f} samples/s  x{r['ratio_vs_fp32']:.2f}  FD {fd}")
+        rounds_text = " ".join(f"{s:.1f}" for s in r["per_round"])
+        print(
+            f"  {name:<20} {r['samples_per_s']:7.2f} samples/s  x{r['ratio_vs_fp32']:.2f}  FD {fd}"
+            f"   (rounds: {rounds_text})"
+        )
 
 
 if __name__ == "__main__":
