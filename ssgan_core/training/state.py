@@ -34,24 +34,24 @@ class StateRegistry:
     ``register_fields(part)`` merges the part's keys into the top level (for parts the
     format keeps there, such as ``epoch`` and ``step``). ``optional`` parts may be missing
     from a checkpoint written before they existed; they then keep their fresh state.
+    Parts save and load in the order they were registered.
     """
 
     def __init__(self) -> None:
-        self._named: dict[str, tuple[Stateful, bool]] = {}
-        self._merged: list[Stateful] = []
+        self._parts: list[tuple[str | None, Stateful, bool]] = []
 
     def register(self, name: str, part: Stateful, *, optional: bool = False) -> None:
-        if name in self._named:
+        if any(name == known for known, _, _ in self._parts):
             raise ValueError(f"checkpoint entry {name!r} registered twice")
-        self._named[name] = (part, optional)
+        self._parts.append((name, part, optional))
 
     def register_fields(self, part: Stateful) -> None:
-        self._merged.append(part)
+        self._parts.append((None, part, False))
 
     def state_dict(self) -> dict[str, Any]:
-        out = {name: part.state_dict() for name, (part, _) in self._named.items()}
-        for part in self._merged:
-            fields = part.state_dict()
+        out: dict[str, Any] = {}
+        for name, part, _ in self._parts:
+            fields = part.state_dict() if name is None else {name: part.state_dict()}
             clash = fields.keys() & out.keys()
             if clash:
                 raise ValueError(f"checkpoint entries {sorted(clash)} registered twice")
@@ -59,11 +59,11 @@ class StateRegistry:
         return out
 
     def load_state_dict(self, payload: Mapping[str, Any]) -> None:
-        for name, (part, optional) in self._named.items():
-            if name in payload or not optional:
+        for name, part, optional in self._parts:
+            if name is None:
+                part.load_state_dict(dict(payload))
+            elif name in payload or not optional:
                 part.load_state_dict(payload[name])
-        for part in self._merged:
-            part.load_state_dict(dict(payload))
 
 
 class StateGroup:

@@ -273,9 +273,9 @@ class Trainer:
         registry.register("schedulers", StateGroup(self.schedulers))
         if self.scalers is not None:
             registry.register("scalers", StateGroup(self.scalers), optional=True)
+        registry.register_fields(self.progress)  # before the RNG, whose reseed reads the step
         reseed = lambda: rank_seed(self.cfg.seed + self.progress.step, self.world.rank)  # noqa: E731
         registry.register("rng", RngStates(self.device, self.data_rng, self.world, reseed))
-        registry.register_fields(self.progress)
         registry.register_fields(Attribute(self, "data_key"))
         for callback in self.callbacks:
             callback.register_state(registry)
