@@ -243,3 +243,16 @@ def test_checkpoint_keeps_the_format_1_keys(tmp_path, host):
     del payload["position"]["global_batch"], payload["generator_steps"]  # as a file from before them
     trainer.load_state(payload)
     assert trainer.progress.global_batch is None and trainer.progress.generator_steps == 0
+
+
+def test_batch_scope_splits_a_global_batch_among_ranks(tmp_path, host):
+    from ssgan_core.errors import ConfigError
+    from ssgan_core.training.distributed import World
+    from ssgan_core.training.trainer import per_rank_batch
+
+    two = World(rank=1, size=2)
+    assert per_rank_batch(tiny_config(tmp_path, host), two) == 4  # per-rank: as configured
+    assert per_rank_batch(tiny_config(tmp_path, host, 'training.batch_scope="global"'), two) == 2
+    odd = tiny_config(tmp_path, host, 'training.batch_scope="global"', "training.batch_size=5")
+    with pytest.raises(ConfigError, match="does not split over 2 ranks"):
+        per_rank_batch(odd, two)
