@@ -138,14 +138,13 @@ def generate_set(model: Any, n: int, seed: int, bar: Progress) -> ClipSet:
     """``n`` clips from a loaded generation model, with seeded latents."""
     import torch
 
-    from ssgan_core.generation import generate_images, render_audio
+    from ssgan_core.generation import iter_generated
 
     task = bar.add_task("generating", total=n, status=model.checkpoint.name)
-    images = generate_images(model, n, seed=seed)
     parts = []
-    for chunk in images.split(64):
-        parts.append(render_audio(chunk, model.transform, model.inverter, device=model.device))
-        bar.advance(task, len(chunk))
+    for batch in iter_generated(model, n, seed=seed):  # images rendered on the device they came from
+        parts.append(batch.audio)
+        bar.advance(task, len(batch.audio))
     audio = torch.cat(parts)
     return ClipSet("generated", model.checkpoint, "checkpoint", audio, model.config.audio.spec().sample_rate)
 

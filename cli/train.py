@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +19,15 @@ from ssgan_cli.common import (
     SetOption,
     console,
     err_console,
+    fail,
     handle_errors,
     load_config,
 )
+from ssgan_core.config import RunConfig
 from ssgan_core.errors import InputError
 
 if TYPE_CHECKING:
-    from ssgan_core.training import TrainResult
+    from ssgan_core.training import Trainer, TrainResult
 
 LIVE_KEYS = {
     "critic_loss": "D",
@@ -146,30 +150,93 @@ def train(
     init_from: Path | None = typer.Option(
         None, "--init-from", help="Fine-tune: start from this run folder or checkpoint's weights."
     ),
+    nproc_per_node: int = typer.Option(
+        1,
+        "--nproc-per-node",
+        min=1,
+        help="Train data-parallel on N processes of this machine (torchrun; docs/distributed.md).",
+    ),
+    max_restarts: int = typer.Option(
+        0,
+        "--max-restarts",
+        min=0,
+        help="With --nproc-per-node: after a rank fails, restart all ranks up to N times; they resume "
+        "from the last checkpoint.",
+    ),
 ) -> None:
     """Train a GAN: encode the data (cached), train, validate, write previews and checkpoints."""
-    from ssgan_core.training import Trainer  # torch: loaded by the command, not at start-up
+    if resume is not None and (preset or config or set_ or data or name or run_dir or init_from):
+        raise InputError(
+            "--resume continues a run with its saved config; only --device may be combined with it"
+        )
+    cfg = None
+    if resume is None:
+        overrides = _overrides(data, device, name, run_dir, init_from)
+        cfg = load_config(preset, config, [*overrides, *(set_ or [])])
+    if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+        if resume is not None:
+            worker = ["--resume", str(resume)]
+        else:
+            from ssgan_core.training import default_run_dir
 
+            assert cfg is not None  # named here, so every rank and every restart use the same folder
+            worker = [*_option("--preset", preset), *_option("--config", config), *_option("--data", data)]
+            worker += [*_option("--init-from", init_from), "--run-dir", str(run_dir or default_run_dir(cfg))]
+            worker += [arg for value in set_ or [] for arg in ("--set", value)]
+        _launch(nproc_per_node, max_restarts, [*worker, *_option("--device", device)])
+        return
+    from ssgan_core.training import RankStopped  # torch: loaded by the command, not at start-up
+    from ssgan_core.training.distributed import leave_world
+
+    try:
+        _train_here(cfg, resume, device)
+    except RankStopped:  # rank 0 printed why; the other ranks stay quiet
+        raise typer.Exit(RankStopped.exit_code) from None
+    except RuntimeError as exc:  # under torchrun mostly a peer that died mid-collective: one line
+        if int(os.environ.get("WORLD_SIZE", "1")) == 1 or os.environ.get("SSGAN_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from rich.markup import escape
+
+        why = f"{escape(first)} (another rank failed or was stopped?)"
+        raise fail(f"rank {os.environ.get('RANK')} stopped: {why}") from None
+    finally:
+        leave_world()
+
+
+def _train_here(cfg: RunConfig | None, resume: Path | None, device: str | None) -> None:
+    """One process's training: the whole run, or one rank of it under torchrun (rank 0 prints)."""
+    from ssgan_core.training import Trainer, default_run_dir
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    if not main:  # rank 0 speaks for the run; the others print errors only
+        warnings.filterwarnings("ignore")
+    if cfg is not None and cfg.output.run_name and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")):
+        restarted = default_run_dir(cfg)  # torchrun --max-restarts started this rank again: continue
+        resume = restarted if restarted.is_dir() else None
     started = time.monotonic()
-    with _progress() as progress:
+    with _progress(quiet=not main) as progress:
         reporter = RichReporter(progress)
         if resume is not None:
-            if preset or config or set_ or data or name or run_dir or init_from:
-                raise InputError(
-                    "--resume continues a run with its saved config; only --device may be combined with it"
-                )
             trainer = Trainer.resume(resume, device=device, reporter=reporter)
         else:
-            overrides = _overrides(data, device, name, run_dir, init_from)
-            cfg = load_config(preset, config, [*overrides, *(set_ or [])])
+            assert cfg is not None
             trainer = Trainer.start(cfg, reporter=reporter)
         label = reporter.label = "epoch" if trainer.cfg.training.schedule == "epochs" else "period"
         if resume is not None:
             where = f"resuming {resume} at {label} {trainer.epoch + 1}, step {trainer.step}"
         else:
             where = f"run directory: {trainer.run_dir}  (device: {trainer.device})"
-        progress.console.print(where, highlight=False)
+        if trainer.world.size > 1:
+            where += f"  ({trainer.world.size} ranks, batch {trainer.batch_size} each)"
+        if main:
+            progress.console.print(where, highlight=False)
         result = trainer.fit()
+    if main:
+        _report(trainer, result, label, time.monotonic() - started)
+
+
+def _report(trainer: Trainer, result: TrainResult, label: str, seconds: float) -> None:
     if result.status == "interrupted":
         run = result.run_dir
         err_console.print(
@@ -179,10 +246,49 @@ def train(
             soft_wrap=True,
         )
         raise typer.Exit(128 + (trainer.stop_signal or 2))  # 130 after Ctrl-C, 143 after SIGTERM
-    _summary(result, time.monotonic() - started, label, trainer.history)
+    _summary(result, seconds, label, trainer.history)
 
 
-def _progress() -> Progress:
+def _option(flag: str, value: object) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
+def _launch(nproc: int, max_restarts: int, worker: list[str]) -> None:
+    """``torchrun --standalone --nproc-per-node N -m ssgan_cli train WORKER...`` from this process.
+
+    A failed rank stops the others; its own error line is above, and this adds one line.
+    """
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say what failed
+    if "OMP_NUM_THREADS" not in os.environ:  # share the cores out (torchrun would set 1, with a warning)
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    launch = [
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        f"--max-restarts={max_restarts}",
+        "-m",
+        "ssgan_cli",
+    ]
+    try:
+        run(get_args_parser().parse_args([*launch, "train", *worker]))
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        err_console.print(
+            f"[bold red]error:[/] rank {rank} of {nproc} ended with exit code {failure.exitcode}; the other "
+            "ranks were stopped (its message is above)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(failure.exitcode if failure.exitcode > 0 else 1) from None
+
+
+def _progress(quiet: bool = False) -> Progress:
     from ssgan_cli.common import progress
 
-    return progress()
+    bars = progress()
+    bars.disable = quiet
+    return bars

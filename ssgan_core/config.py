@@ -163,7 +163,12 @@ class HealthConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    batch_size: int = Field(16, ge=1, description="Paper: 16.")
+    batch_size: int = Field(16, ge=1, description="Paper: 16. Per rank or in all, as batch_scope says.")
+    batch_scope: Literal["per-rank", "global"] = Field(
+        "per-rank",
+        description="Under torchrun: batch_size is each rank's batch (the global batch grows with the "
+        "ranks) or the global batch, split among them (docs/distributed.md, the learning-rate rule).",
+    )
     schedule: Literal["epochs", "steps"] = Field(
         "epochs",
         description="What the run's length and period count in: epochs (paper; length grows with the "
@@ -201,10 +206,18 @@ class TrainingConfig(_Strict):
         description="Start from this checkpoint or run folder (fine-tuning): its generator, and its critic "
         "when it has one of the same kind. Its transform and audio settings must equal this run's.",
     )
-    precision: Literal["fp32", "bf16"] = Field(
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32",
         description="Arithmetic of the forward passes (torch.autocast). Weights, optimiser state and "
-        "the gradient penalty stay float32.",
+        "the gradient penalty stay float32. fp16 (with a gradient scaler) needs CUDA.",
+    )
+    channels_last: bool = Field(
+        False, description="Keep the networks' weights and image batches in channels-last memory order."
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the generator (the critic stays eager: the gradient penalty "
+        "differentiates it twice). The first steps compile.",
     )
     critic_batches: Literal["joint", "separate"] = Field(
         "joint",

@@ -81,7 +81,9 @@ def render_audio(
     device: torch.device | str = "cpu",
     batch_size: int = 16,
 ) -> Tensor:
-    """Images ``(N, 2, F, T)`` -> audio ``(N, 2, samples)`` on the CPU: decode, then invert."""
+    """Images ``(N, 2, F, T)`` -> audio ``(N, 2, samples)`` on the CPU: decode, then invert.
+
+    Images already on ``device`` stay there; only the audio comes back to the CPU."""
     spec = transform.stft_spec
     out = []
     for start in range(0, images.shape[0], batch_size):
@@ -208,20 +210,19 @@ def iter_generated(
     latents = model.generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     model.generator.eval()
     for z in latents.split(batch_size):
-        images = model.generator(z.to(model.device)).float().cpu()
+        images = model.generator(z.to(model.device)).float()  # rendered where it was made
         sound = (
             render_audio(images, model.transform, model.inverter, device=model.device, batch_size=batch_size)
             if audio
             else torch.empty(0)
         )
-        yield Generated(images, sound)
+        yield Generated(images.cpu(), sound)
 
 
 def generate(model: GenerationModel, n: int, *, seed: int = 0, batch_size: int = 16) -> Generated:
-    """Images and their audio (decode + inversion)."""
-    images = generate_images(model, n, seed=seed, batch_size=batch_size)
-    audio = render_audio(images, model.transform, model.inverter, device=model.device, batch_size=batch_size)
-    return Generated(images, audio)
+    """Images and their audio (decode + inversion), each batch rendered on the device it came from."""
+    batches = list(iter_generated(model, n, seed=seed, batch_size=batch_size))
+    return Generated(torch.cat([b.images for b in batches]), torch.cat([b.audio for b in batches]))
 
 
 def generate_audio(model: GenerationModel, n: int, *, seed: int = 0, batch_size: int = 16) -> Tensor:

@@ -13,7 +13,7 @@ from ssgan_core.checkpoint import load_checkpoint, new_payload, save_checkpoint
 from ssgan_core.config import dump_config
 from ssgan_core.errors import CheckpointError, InputError
 from ssgan_core.generation import generate, load_generation_model
-from ssgan_core.training import Reporter, Trainer, TrainingDiverged
+from ssgan_core.training import EarlyStopping, Reporter, Trainer, TrainingDiverged
 from tests.tiny_parts import tiny_config, tiny_host
 
 
@@ -150,11 +150,11 @@ def test_ctrl_c_saves_where_it_stopped(tmp_path, host):
 def test_early_stopping_rule(tmp_path, host):
     rule = ("training.early_stopping.warmup=3", "training.early_stopping.patience=2")
     cfg = tiny_config(tmp_path, host, *rule)
-    trainer = Trainer(cfg, tmp_path / "run", host=host)
+    rule = EarlyStopping(cfg.training.early_stopping)
     history = [0.1, 0.1, 5, 6, 4, 4.5, 7]
-    improved = [trainer._update_early_stopping(e, {"val_abs_w": w}) for e, w in enumerate(history, 1)]
+    improved = [rule.update(e, {"val_abs_w": w}) for e, w in enumerate(history, 1)]
     assert improved == [False, False, True, False, True, False, False]
-    assert trainer.best_epoch == 5 and trainer.stopped_early
+    assert rule.best_epoch == 5 and rule.stopped
 
 
 def test_resume_refuses_changed_data_and_missing_checkpoint(tmp_path, host):
@@ -193,15 +193,15 @@ def test_generate_from_run_and_generator_only_checkpoint(tmp_path, host):
 
 
 def test_fd_reference_audio_is_rendered_in_chunks_and_capped(tmp_path, monkeypatch):
-    from ssgan_core import training
     from ssgan_core.generation import render_audio
+    from ssgan_core.training import trainer as training
 
     host = tiny_host()
     cfg = tiny_config(tmp_path, host, "training.fd_every_epoch=true", "data.source.count=40")
     trainer = Trainer(cfg, tmp_path / "run", host=host, device="cpu")
     trainer.prepare()
     whole = trainer.images.take(trainer.val_idx)
-    with trainer._side_rng():
+    with trainer.side_rng():
         expected = render_audio(whole, trainer.transform, trainer.inverter, batch_size=4)
     assert trainer.val_audio is not None and torch.equal(trainer.val_audio, expected)
 
@@ -211,3 +211,48 @@ def test_fd_reference_audio_is_rendered_in_chunks_and_capped(tmp_path, monkeypat
     assert len(capped.val_idx) == 8 and capped.val_audio is not None and len(capped.val_audio) == 5
     chosen = [i for i in range(8) if any(torch.equal(capped.val_audio[j], expected[i]) for j in range(5))]
     assert len(chosen) == 5  # five of the eight clips, each rendered as before
+
+
+def test_fp16_off_cuda_is_a_config_error_and_channels_last_trains(tmp_path, host):
+    from ssgan_core.errors import ConfigError
+
+    cfg = tiny_config(tmp_path, host, 'training.precision="fp16"')
+    with pytest.raises(ConfigError, match=r"fp16.*needs a CUDA device.*bf16"):
+        Trainer(cfg, tmp_path / "run", host=host, device="cpu")
+
+    cfg = tiny_config(tmp_path, host, "training.channels_last=true", 'training.precision="bf16"')
+    trainer = Trainer(cfg, tmp_path / "run", host=host, device="cpu")
+    trainer.prepare()
+    assert trainer.critic.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    real = trainer._real_batch(trainer.train_idx[:4])
+    assert real.is_contiguous(memory_format=torch.channels_last)
+    values = trainer.stepper.step(real, batch=0)
+    assert all(torch.isfinite(v).all() for v in values.values())
+
+
+def test_checkpoint_keeps_the_format_1_keys(tmp_path, host):
+    """The state registry writes exactly the keys checkpoints had before it (old runs resume)."""
+    cfg = tiny_config(tmp_path, host, "training.ema_decay=0.5")
+    trainer = Trainer(cfg, tmp_path / "run", host=host)
+    old_keys = {"format", "format_version", "config", "generator", "generator_train", "critic", "optimizers"}
+    old_keys |= {"schedulers", "epoch", "step", "generator_steps", "rng", "best", "early_stopping"}
+    old_keys |= {"position", "data_key", "metrics"}
+    payload = trainer.state_dict()
+    assert set(payload) == old_keys
+    assert set(payload["position"]) == {"batch", "order", "sums", "counts", "seconds", "global_batch"}
+    del payload["position"]["global_batch"], payload["generator_steps"]  # as a file from before them
+    trainer.load_state(payload)
+    assert trainer.progress.global_batch is None and trainer.progress.generator_steps == 0
+
+
+def test_batch_scope_splits_a_global_batch_among_ranks(tmp_path, host):
+    from ssgan_core.errors import ConfigError
+    from ssgan_core.training.distributed import World
+    from ssgan_core.training.trainer import per_rank_batch
+
+    two = World(rank=1, size=2)
+    assert per_rank_batch(tiny_config(tmp_path, host), two) == 4  # per-rank: as configured
+    assert per_rank_batch(tiny_config(tmp_path, host, 'training.batch_scope="global"'), two) == 2
+    odd = tiny_config(tmp_path, host, 'training.batch_scope="global"', "training.batch_size=5")
+    with pytest.raises(ConfigError, match="does not split over 2 ranks"):
+        per_rank_batch(odd, two)
