@@ -52,6 +52,9 @@ Chosen on the dev set's training kicks and tones (docs/benchmarks.md): better th
 stage at -20 or -50 dB and than (-10, -20, -50), alone and as the start of Griffin-Lim."""
 
 
+ChannelPhase = Literal["shared-start", "linked", "independent"]
+
+
 class PghiOptions(BaseModel):
     """Options of the ``pghi`` inverter."""
 
@@ -78,11 +81,13 @@ class PghiOptions(BaseModel):
             "the item's loudest bin are silenced; null disables the gate."
         ),
     )
-    channel_phase: Literal["linked", "independent"] = Field(
-        "linked",
+    channel_phase: ChannelPhase = Field(
+        "shared-start",
         description=(
-            "linked: one phase per item, integrated from the channels' summed magnitude and kept "
-            "shared through the iterations; independent: each channel gets its own."
+            "shared-start: one PGHI phase per item, from the channels' summed magnitude, then "
+            "Griffin-Lim per channel (a pan stays exactly in phase, channels that differ find "
+            "their own); linked: that phase kept shared through the iterations too; "
+            "independent: each channel gets its own PGHI phase."
         ),
     )
     ratio_scale: float = Field(
@@ -211,30 +216,39 @@ def pghi_griffin_lim(
     *,
     tol_db: Sequence[float] = TOL_DB,
     gate_db: float | None = -70.0,
-    linked: bool = True,
+    channel_phase: ChannelPhase = "shared-start",
     seed: int = 0,
     ratio_scale: float = 1.0,
 ) -> Tensor:
     """PGHI's phase, then ``iterations`` of fast Griffin-Lim from it: ``(B, C, F, T)`` -> ``(B, C, samples)``.
 
-    ``linked``: one phase per item, integrated from the channels' summed magnitude (the
-    mid signal's, for channels in phase) and kept shared by the iterations, so the stereo
-    image stays a coherent pan as with ``griffin-lim``'s linked mode. ``ratio_scale``
-    multiplies the window's time-frequency ratio.
+    ``channel_phase``:
+
+    - ``"shared-start"``: one PGHI phase per item, integrated from the channels' summed
+      magnitude (the mid signal's, for channels in phase), then Griffin-Lim per channel.
+      Griffin-Lim is scale-invariant, so channels that differ only in level (a pan) keep
+      exactly the same phase; channels whose spectra differ drift apart as far as their
+      magnitudes ask. On the dev set's training kicks: SC 1.7 dB better than ``linked``,
+      and a median inter-channel phase coherence of 0.94 against 0.88 for the recordings
+      (docs/benchmarks.md).
+    - ``"linked"``: that phase kept shared through the iterations as well (coherence 1,
+      as ``griffin-lim``'s linked mode; half the FFTs).
+    - ``"independent"``: a PGHI phase per channel (coherence 0.66 on the same kicks).
+
+    ``ratio_scale`` multiplies the window's time-frequency ratio.
     """
     if magnitude.dim() != 4:
         raise InputError(
             f"magnitude has shape {tuple(magnitude.shape)}; expected (batch, channels, freq, frames)"
         )
     ratio = window_ratio(padded_window(spec)) * ratio_scale
-    if linked:
+    if channel_phase == "independent":
+        phase = pghi(magnitude, spec, tol_db=tol_db, seed=seed, ratio=ratio)
+    else:
         phase = pghi(magnitude.sum(1, keepdim=True), spec, tol_db=tol_db, seed=seed, ratio=ratio)
         phase = phase.expand_as(magnitude)
-    else:
-        phase = pghi(magnitude, spec, tol_db=tol_db, seed=seed, ratio=ratio)
-    return griffin_lim(
-        magnitude, spec, iterations, momentum, gate_db=gate_db, phase=phase.contiguous(), linked=linked
-    )
+    linked = channel_phase == "linked"
+    return griffin_lim(magnitude, spec, iterations, momentum, gate_db=gate_db, phase=phase, linked=linked)
 
 
 class Pghi(Inverter):
@@ -253,7 +267,7 @@ class Pghi(Inverter):
             o.momentum,
             tol_db=o.tol_db,
             gate_db=o.gate_db,
-            linked=o.channel_phase == "linked",
+            channel_phase=o.channel_phase,
             seed=o.seed,
             ratio_scale=o.ratio_scale,
         )
