@@ -13,11 +13,11 @@ weights load key for key (see :mod:`ssgan_plugins.paper.original`).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from ssgan_core import CHANNELS, AudioSpec, Generator, InputError
 from ssgan_plugins.paper.layers import Dropout
+from ssgan_plugins.paper.options import PaperGeneratorOptions
 
 LAYERS: tuple[tuple[int, int, int, int], ...] = (
     # (out_channels, kernel, stride, padding); the first layer's input is the latent
@@ -28,14 +28,6 @@ LAYERS: tuple[tuple[int, int, int, int], ...] = (
     (8, 6, 4, 1),  # 32 -> 128
     (CHANNELS, 6, 2, 2),  # 128 -> 256
 )
-
-
-class PaperGeneratorOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    latent_dim: int = Field(128, ge=1, description="Latent size (paper: 128).")
-    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout after each hidden layer (paper: 0.2).")
-    leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
 
 
 class PaperGenerator(Generator):

@@ -39,46 +39,13 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from ssgan_core.errors import InputError
 from ssgan_core.interfaces import AudioSpec, Inverter, StftSpec
+from ssgan_plugins.paper.options import GriffinLimOptions
 
 _TINY = 1e-20  # keeps the phase normalisation finite where a bin is exactly zero
-
-
-class GriffinLimOptions(BaseModel):
-    """Options of the ``griffin-lim`` inverter."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    iterations: int = Field(10, ge=0, le=10_000, description="Griffin-Lim iterations (paper: 10).")
-    momentum: float = Field(
-        0.99,
-        ge=0.0,
-        le=1.0,
-        description="Fast Griffin-Lim momentum on the STFT estimate (0 gives plain Griffin-Lim).",
-    )
-    gate_db: float | None = Field(
-        -70.0,
-        le=0.0,
-        description=(
-            "Noise gate: target bins more than this many dB below the item's loudest bin are "
-            "silenced at every iteration; null disables the gate."
-        ),
-    )
-    init: Literal["random", "zeros"] = Field(
-        "random", description="Initial phase: uniform random, or zero phase."
-    )
-    seed: int = Field(0, description="Seed of the random initial phase.")
-    channel_phase: Literal["linked", "independent"] = Field(
-        "linked",
-        description=(
-            "linked: the channels of an item share one phase and keep their own magnitudes "
-            "(coherent, mono-compatible stereo); independent: each channel finds its own phase."
-        ),
-    )
 
 
 def noise_gate(magnitude: Tensor, gate_db: float | None) -> Tensor:
