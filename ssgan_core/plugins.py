@@ -167,10 +167,13 @@ class PluginHost:
         ) -> None:
             if not (isinstance(options, type) and issubclass(options, BaseModel)):
                 raise TypeError(f"{kind} {name!r}: options must be a pydantic BaseModel subclass")
-            lazy = isinstance(factory, str)
-            if lazy and not _FACTORY_PATH.fullmatch(factory):  # type: ignore[arg-type]
-                raise TypeError(f"{kind} {name!r}: factory path must look like 'package.module:function'")
-            if not lazy and not callable(factory):
+            if isinstance(factory, str):
+                if not _FACTORY_PATH.fullmatch(factory):
+                    raise TypeError(f"{kind} {name!r}: factory path must look like 'package.module:function'")
+                docstring = ""  # not imported yet
+            elif callable(factory):
+                docstring = _first_line(factory.__doc__)
+            else:
                 raise TypeError(f"{kind} {name!r}: factory must be callable or a 'module:function' path")
             self.registries[kind].add(
                 Entry(
@@ -178,7 +181,7 @@ class PluginHost:
                     name=name,
                     factory=factory,
                     options=options,
-                    description=description or ("" if lazy else _first_line(factory.__doc__)),  # type: ignore[union-attr]
+                    description=description or docstring,
                     package=info.package,
                     version=info.version,
                 )
