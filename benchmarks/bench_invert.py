@@ -109,14 +109,13 @@ def methods(
     out["pghi"] = lambda: griffin_lim(mag, spec, 0, phase=pghi(mag, spec))
     for n in iteration_counts:
         out[f"pghi + FGLA x{n}"] = lambda n=n: pghi_griffin_lim(
-            mag, spec, n, MOMENTUM, gate_db=None, linked=False
+            mag, spec, n, MOMENTUM, gate_db=None, channel_phase="independent"
         )
-    out["pghi linked + FGLA x10"] = lambda: pghi_griffin_lim(
-        mag, spec, 10, MOMENTUM, gate_db=None, linked=True
-    )
-    out["pghi ratio x1.2 + FGLA x10"] = lambda: pghi_griffin_lim(
-        mag, spec, 10, MOMENTUM, gate_db=None, linked=False, ratio_scale=1.2
-    )
+    for mode in ("linked", "shared-start"):
+        for scale in (1.0, 1.2):
+            out[f"pghi {mode} r{scale} + FGLA x10"] = lambda mode=mode, scale=scale: pghi_griffin_lim(
+                mag, spec, 10, MOMENTUM, gate_db=None, channel_phase=mode, ratio_scale=scale
+            )
     return out
 
 

@@ -7,13 +7,14 @@ a fresh process, timed from spawn to exit, writing one 24-bit WAV per item:
 
   ssgan invert (griffin-lim)  ``ssgan invert X.npy -o DIR/ --set inverter.name=griffin-lim`` (10 iterations)
   ssgan invert (pghi)         the same with ``--set inverter.name=pghi`` (PGHI + 10 iterations; the
-                              ``recommended`` preset's options)
+                              ``recommended`` preset's options: channel_phase shared-start)
+  ssgan invert (pghi, linked) the same with ``channel_phase=linked`` (iterations on one mid signal)
   librosa loop                one Python process: load X.npy, decode with the same transform,
                               ``librosa.griffinlim`` (10 iterations, momentum 0.99) item by item,
                               ``soundfile.write`` each
 
-Both sides use 2 threads (``--threads``) and read the same array. Also prints
-``ssgan --version`` and ``ssgan --help`` start-up times.
+Both sides use 2 threads (``--threads``) and read the same array. Also prints the
+start-up times of ``ssgan --version``, ``--help``, ``config show`` and ``list-plugins``.
 
     python benchmarks/bench_invert_e2e.py [--kicks DIR] [--items 256] [--repeats 3]
 """
@@ -119,6 +120,8 @@ def main() -> None:
         runs = {
             "ssgan --version": [*ssgan(), "--version"],
             "ssgan --help": [*ssgan(), "--help"],
+            "ssgan config show": [*ssgan(), "config", "show", "--json"],
+            "ssgan list-plugins": [*ssgan(), "list-plugins"],
             "ssgan invert (griffin-lim)": [
                 *ssgan(),
                 "invert",
@@ -137,10 +140,21 @@ def main() -> None:
                 "--set",
                 "inverter.name=pghi",
             ],
+            "ssgan invert (pghi, linked)": [
+                *ssgan(),
+                "invert",
+                str(array),
+                "-o",
+                str(folder / "pghi-linked"),
+                "--set",
+                "inverter.name=pghi",
+                "--set",
+                "inverter.channel_phase=linked",
+            ],
             "librosa loop": [sys.executable, "-c", LIBROSA_LOOP, str(array), str(folder / "librosa")],
         }
         seconds = {name: timed_process(argv, env, args.repeats) for name, argv in runs.items()}
-        for name in ("gl", "pghi", "librosa"):
+        for name in ("gl", "pghi", "pghi-linked", "librosa"):
             written = sorted((folder / name).glob("*.wav"))
             assert len(written) == args.items, (name, len(written))
     wall0, cpu0 = seconds["librosa loop"]

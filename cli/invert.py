@@ -54,7 +54,7 @@ def invert(
     """Turn spectrogram images back into audio (decode, then Griffin-Lim by default)."""
     import torch  # here, not at the top: commands that need no torch start fast
 
-    from ssgan_core.audio import WRITE_FORMATS, write_audio
+    from ssgan_core.audio import WRITE_FORMATS, AudioWriter
     from ssgan_core.device import resolve_device
     from ssgan_core.files import check_output_file, ensure_folder
     from ssgan_core.image_arrays import load_image_array
@@ -93,7 +93,8 @@ def invert(
 
     paths = _output_paths(output, len(images), batched, spectrogram.stem)
     clipped = 0
-    with progress() as bar:
+    writer = AudioWriter(spec.sample_rate, cfg.output.wav_subtype)  # writes batch i while i + 1 inverts
+    with progress() as bar, writer:
         task = bar.add_task("inverting", total=len(images), status="")
         for start in range(0, len(images), BATCH):
             chunk = torch.from_numpy(images[start : start + BATCH]).to(dev)
@@ -104,13 +105,10 @@ def invert(
                 audio *= (10 ** (-1 / 20) / np.maximum(peaks, 1e-9))[:, None, None]
             else:
                 clipped += int(np.count_nonzero(peaks > 1.0))
-            for offset, clip in enumerate(audio):
-                path = paths[start + offset]
-                write_audio(path, clip, spec.sample_rate, cfg.output.wav_subtype)
-                if png:
-                    save_spectrogram_png(
-                        images[start + offset], path.with_suffix(".png"), span=transform.display_span
-                    )
+            writer.write(paths[start : start + len(audio)], audio)
+            for offset in range(len(audio) if png else 0):
+                png_path = paths[start + offset].with_suffix(".png")
+                save_spectrogram_png(images[start + offset], png_path, span=transform.display_span)
             bar.update(task, advance=len(audio))
     if clipped and cfg.output.wav_subtype != "FLOAT":
         err_console.print(

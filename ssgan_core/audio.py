@@ -238,6 +238,46 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     return path
 
 
+class AudioWriter:
+    """Writes batches of clips on one background thread while the caller computes the next batch.
+
+    Encoding and writing a file releases the GIL (libsndfile, the OS write), so a
+    command that alternates compute and writes (``ssgan invert``) keeps both cores busy
+    instead of writing on one while the other waits. At most one batch is in flight: a
+    write error surfaces on the next :meth:`write` or on leaving the ``with`` block.
+    """
+
+    def __init__(self, sample_rate: int, subtype: Subtype = "PCM_24") -> None:
+        self.sample_rate, self.subtype = sample_rate, subtype
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ssgan-write")
+        self._pending: Future[None] | None = None
+
+    def write(self, paths: Sequence[Path], clips: np.ndarray) -> None:
+        """Queue ``clips`` ``(N, 2, samples)`` for ``paths`` (the array must not change afterwards)."""
+        self.wait()
+        self._pending = self._pool.submit(self._write_all, list(paths), clips)
+
+    def wait(self) -> None:
+        """Block until the queued batch is written; raises its error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write_all(self, paths: list[Path], clips: np.ndarray) -> None:
+        for path, clip in zip(paths, clips, strict=True):
+            write_audio(path, clip, self.sample_rate, self.subtype)
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def find_audio_files(paths: Iterable[str | Path], recursive: bool = True) -> list[Path]:
     """Expand files and folders into audio files, in argument order, each folder sorted.
 

@@ -482,3 +482,17 @@ __all__ = [
     "resolve_config",
     "validate_config",
 ]
+
+
+class FolderOptions(BaseModel):
+    """Options of the ``folder`` dataset (here, not in :mod:`ssgan_core.data`: validating a
+    config must not import torch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(description="Folder of audio files (wav, flac, ogg, aiff, ...).")
+    recursive: bool = Field(True, description="Also read files in sub-folders.")
+    downmix: bool = Field(
+        False,
+        description="Average all channels to mono, then duplicate (needed for files with > 2 channels).",
+    )

@@ -24,12 +24,11 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from ssgan_core.augment import augment as augment_audio
 from ssgan_core.augment import draw_parameters
-from ssgan_core.config import AugmentConfig, RunConfig
+from ssgan_core.config import AugmentConfig, FolderOptions, RunConfig
 from ssgan_core.errors import AudioError, InputError, OutputError
 from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
 from ssgan_core.image_arrays import NpyStream
@@ -47,17 +46,6 @@ ProgressFn = Callable[[int, int | None], None]
 
 
 # --------------------------------------------------------------------------- folder source
-
-
-class FolderOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path = Field(description="Folder of audio files (wav, flac, ogg, aiff, ...).")
-    recursive: bool = Field(True, description="Also read files in sub-folders.")
-    downmix: bool = Field(
-        False,
-        description="Average all channels to mono, then duplicate (needed for files with > 2 channels).",
-    )
 
 
 class FolderSource(DatasetSource):

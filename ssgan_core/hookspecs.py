@@ -15,6 +15,11 @@ validated from the run config) and the run's ``ssgan_core.AudioSpec``, and retur
 the part. ``options`` defaults to a model with no fields. Names are global per kind;
 use a prefix of your own (``myorg-``) to avoid clashes.
 
+``factory`` may also be a ``"package.module:function"`` path, imported when the part is
+first built. With the options model in a module that does not import torch, loading the
+plugin then imports no torch, so ``ssgan list-plugins``, ``config show`` and ``config docs``
+start in a fraction of a second (the built-in plugins do this: ``ssgan_plugins/*/options.py``).
+
 The built-in parts in ``ssgan_plugins`` register through these same hooks.
 """
 

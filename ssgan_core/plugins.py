@@ -14,6 +14,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -41,6 +42,9 @@ HOOK_KIND = {
     "register_inverters": "inverter",
     "register_datasets": "dataset",
 }
+
+_FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+"""A factory registered by path: ``package.module:function``."""
 
 KINDS = tuple(HOOK_KIND.values())
 """The part kinds (the keys of ``ssgan_core.interfaces.PART_KINDS``, in its order),
@@ -156,22 +160,28 @@ class PluginHost:
 
         def register(
             name: str,
-            factory: Callable[[Any, Any], Any],
+            factory: Callable[[Any, Any], Any] | str,
             *,
             options: type[BaseModel] = NoOptions,
             description: str = "",
         ) -> None:
             if not (isinstance(options, type) and issubclass(options, BaseModel)):
                 raise TypeError(f"{kind} {name!r}: options must be a pydantic BaseModel subclass")
-            if not callable(factory):
-                raise TypeError(f"{kind} {name!r}: factory must be callable")
+            if isinstance(factory, str):
+                if not _FACTORY_PATH.fullmatch(factory):
+                    raise TypeError(f"{kind} {name!r}: factory path must look like 'package.module:function'")
+                docstring = ""  # not imported yet
+            elif callable(factory):
+                docstring = _first_line(factory.__doc__)
+            else:
+                raise TypeError(f"{kind} {name!r}: factory must be callable or a 'module:function' path")
             self.registries[kind].add(
                 Entry(
                     kind=kind,
                     name=name,
                     factory=factory,
                     options=options,
-                    description=description or _first_line(factory.__doc__),
+                    description=description or docstring,
                     package=info.package,
                     version=info.version,
                 )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -33,15 +34,27 @@ Factory = Callable[[Any, "AudioSpec"], Any]
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered part."""
+    """One registered part.
+
+    ``factory`` is a callable or a ``"package.module:function"`` path, imported on the
+    first build: a plugin whose parts need torch registers paths and torch-free options
+    models, so listing parts and validating configs never import torch.
+    """
 
     kind: str
     name: str
-    factory: Factory
+    factory: Factory | str
     options: type[BaseModel]
     description: str
     package: str
     version: str
+
+    def resolve_factory(self) -> Factory:
+        """The factory itself (importing its module if it was registered by path)."""
+        if callable(self.factory):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        return cast(Factory, getattr(importlib.import_module(module), attr))
 
 
 class UnknownPartError(SsganError, LookupError):
@@ -74,10 +87,10 @@ class Registry:
     """
 
     def __init__(self, kind: str) -> None:
-        from ssgan_core.interfaces import PART_KINDS  # torch: loaded with the plugins, not at start-up
+        from ssgan_core.plugins import KINDS  # the part kinds, without importing torch
 
-        if kind not in PART_KINDS:
-            raise ValueError(f"unknown part kind {kind!r}; expected one of {list(PART_KINDS)}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown part kind {kind!r}; expected one of {list(KINDS)}")
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self.failed_plugins: list[str] = []
@@ -133,7 +146,7 @@ class Registry:
 
                 raise ConfigError(format_validation_error(exc, prefix=self.kind)) from None
         try:
-            part = entry.factory(opts, audio)
+            part = entry.resolve_factory()(opts, audio)
         except SsganError:
             raise
         except Exception as exc:

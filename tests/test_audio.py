@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ssgan_core.audio import AUDIO_EXTENSIONS, find_audio_files, fit_length, read_audio, write_audio
+from ssgan_core.audio import (
+    AUDIO_EXTENSIONS,
+    AudioWriter,
+    find_audio_files,
+    fit_length,
+    read_audio,
+    write_audio,
+)
 from ssgan_core.errors import AudioError
 from ssgan_core.interfaces import AudioSpec
 from tests.synth import synth_kick
@@ -180,3 +187,19 @@ def test_find_audio_files(tmp_path: Path) -> None:
     assert {".wav", ".flac", ".ogg", ".aiff"} <= AUDIO_EXTENSIONS
     with pytest.raises(AudioError, match="no such file"):
         find_audio_files([tmp_path / "nope"])
+
+
+def test_audio_writer_writes_batches_in_the_background_and_reports_errors(tmp_path: Path) -> None:
+    clips = np.stack([synth_kick(seed=i) for i in range(3)]) * 0.5
+    paths = [tmp_path / f"k{i}.wav" for i in range(3)]
+    with AudioWriter(44_100, "FLOAT") as writer:
+        writer.write(paths[:2], clips[:2])
+        writer.write(paths[2:], clips[2:])
+    for path, clip in zip(paths, clips, strict=True):
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        assert rate == 44_100 and np.array_equal(data.T, clip)
+    bad = clips[:1].copy()
+    bad[0, 0, 10] = np.nan
+    with pytest.raises(AudioError, match="NaN"), AudioWriter(44_100) as writer:
+        writer.write([tmp_path / "bad.wav"], bad)
+    assert not (tmp_path / "bad.wav").exists()

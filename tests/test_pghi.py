@@ -104,8 +104,8 @@ def test_silence_and_a_single_loud_bin_stay_finite(spec: StftSpec) -> None:
     one_bin = torch.zeros(2, 2, 256, 256)
     one_bin[0, :, 40, 100] = 50.0
     one_bin[1, 0, 0, 0] = 1e-30  # tiny, and next to the edges
-    for linked in (True, False):
-        out = pghi_griffin_lim(one_bin, spec, 3, linked=linked)
+    for mode in ("shared-start", "linked", "independent"):
+        out = pghi_griffin_lim(one_bin, spec, 3, channel_phase=mode)
         assert torch.isfinite(out).all() and out[0].abs().max() > 0
     phase = pghi(torch.full((256, 256), float("nan")), spec)
     assert torch.isfinite(phase).all()
@@ -142,10 +142,28 @@ def test_linked_channels_share_one_phase(spec: StftSpec) -> None:
     mag = magnitude_of(np.stack([synth_kick(pan=0.5, seed=1), synth_kick(f0=48, pan=-0.3, seed=2)]), spec)
     tilt = torch.linspace(0.3, 1.5, 256).unsqueeze(-1)
     stereo = torch.stack([mag[:, 0], mag[:, 1] * tilt], 1)
-    linked = pghi_griffin_lim(stereo, spec, 10, linked=True)
-    free = pghi_griffin_lim(stereo, spec, 10, linked=False)
+    linked = pghi_griffin_lim(stereo, spec, 10, channel_phase="linked")
+    shared = pghi_griffin_lim(stereo, spec, 10, channel_phase="shared-start")
+    free = pghi_griffin_lim(stereo, spec, 10, channel_phase="independent")
     assert (_coherence(linked, spec) > 0.995).all()
-    assert (_coherence(free, spec) < _coherence(linked, spec)).all()
+    assert (_coherence(free, spec) < _coherence(shared, spec)).all()
+    assert (_coherence(shared, spec) < _coherence(linked, spec)).all()
+
+
+def test_shared_start_keeps_a_pan_in_phase_and_lets_different_channels_differ(spec: StftSpec) -> None:
+    """Griffin-Lim is scale-invariant: from one start, channels that differ only in level stay in phase."""
+    mag = magnitude_of(np.stack([synth_kick(pan=0.0, seed=1), synth_kick(f0=48, pan=0.0, seed=2)]), spec)
+    panned = torch.stack([mag[:, 0] * 0.9, mag[:, 0] * 0.3], 1)
+    out = pghi_griffin_lim(panned, spec, 10, gate_db=None, channel_phase="shared-start")
+    assert (_coherence(out, spec) > 0.9999).all()
+    torch.testing.assert_close(out[:, 1] * 3, out[:, 0], atol=1e-5, rtol=1e-4)
+    # Two different kicks in one item's channels: each finds a phase that fits it better than a shared one.
+    stereo = torch.stack([mag[:, 0], mag.flip(0)[:, 0]], 1)
+    shared = spectral_convergence(
+        stereo, pghi_griffin_lim(stereo, spec, 10, channel_phase="shared-start"), spec
+    )
+    linked = spectral_convergence(stereo, pghi_griffin_lim(stereo, spec, 10, channel_phase="linked"), spec)
+    assert (shared < linked - 0.02).all(), (shared, linked)
 
 
 def test_inverter_plugin_is_registered_and_validates() -> None:

@@ -41,20 +41,12 @@ How the ``paper`` rule is computed (``impl``):
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-AttentionKind = Literal["paper", "linear"]
-AttentionImpl = Literal["auto", "sorted", "naive"]
-
-NORMALIZE_EPS = 1e-12
-"""The floor under each query's L1 norm: ``F.normalize``'s default, as in the original, and
-the default of ``critic.attention_eps``. A query facing only keys nearly orthogonal to
-it divides by almost zero and its gradient spikes; a higher floor removes the spikes,
-but at the original code's learning rates the critic then ran away (docs/training.md)."""
+from ssgan_plugins.paper.options import NORMALIZE_EPS, AttentionImpl, AttentionKind
 
 
 def relu_attention_naive(q: Tensor, k: Tensor, v: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:

@@ -36,49 +36,19 @@ linear-complexity kernel attention with the same parameters, offered as a varian
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Critic, InputError
-from ssgan_plugins.paper.attention import NORMALIZE_EPS, AttentionImpl, AttentionKind, SelfAttention2d
+from ssgan_plugins.paper.attention import SelfAttention2d
 from ssgan_plugins.paper.layers import Dropout
+from ssgan_plugins.paper.options import PaperCriticOptions
 
 BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
 ATTENTION_AFTER = 3
 """Attention follows this block (16 channels at 32x32)."""
 
-FeatureName = Literal["input", "block1", "block2", "block3", "attention", "block4", "block5", "block6"]
 LAYER_ORDER: tuple[str, ...] = ("block1", "block2", "block3", "attention", "block4", "block5", "block6")
-
-
-class PaperCriticOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    attention: AttentionKind = Field(
-        "paper", description="paper: relu(k^T q) L1-normalised (original); linear: elu+1 kernel attention."
-    )
-    attention_impl: AttentionImpl = Field(
-        "auto", description="How paper attention is computed: sorted (exact, O(N log N)), naive (N x N)."
-    )
-    attention_eps: float = Field(
-        NORMALIZE_EPS,
-        gt=0,
-        description="Floor under each query's L1 norm in paper attention (original: 1e-12; docs/paper.md).",
-    )
-    feature_layers: tuple[FeatureName, ...] = Field(
-        ("attention", "block5"),
-        description="Activations returned for feature matching (paper: attention, second-to-last block).",
-    )
-    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout in every block (paper: 0.2).")
-    leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
-    norm: Literal["batch", "layer", "none"] = Field(
-        "batch",
-        description="Normalisation in blocks 2-6: batch (paper), layer (GroupNorm with one group: per "
-        "item, as the WGAN-GP paper advises for a gradient-penalised critic) or none.",
-    )
 
 
 def _norm(kind: str, channels: int) -> list[nn.Module]:

@@ -14,14 +14,14 @@ like the original implementation's, so its public weights load key for key (see
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Generator, InputError
 from ssgan_plugins.paper.layers import Dropout
+from ssgan_plugins.paper.options import PaperGeneratorOptions
 
 LAYERS: tuple[tuple[int, int, int, int], ...] = (
     # (out_channels, kernel, stride, padding); the first layer's input is the latent
@@ -32,19 +32,6 @@ LAYERS: tuple[tuple[int, int, int, int], ...] = (
     (8, 6, 4, 1),  # 32 -> 128
     (CHANNELS, 6, 2, 2),  # 128 -> 256
 )
-
-
-class PaperGeneratorOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    latent_dim: int = Field(128, ge=1, description="Latent size (paper: 128).")
-    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout after each hidden layer (paper: 0.2).")
-    leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
-    output_bias: Literal["none", "data-mean"] = Field(
-        "none",
-        description="A learnable per-pixel bias before the tanh; `data-mean` starts it at the training "
-        "images' mean (not in the paper; docs/recipe.md).",
-    )
 
 
 BIAS_LIMIT = 0.98

@@ -13,19 +13,21 @@ They are kept because the paper's critic loss includes them.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import Tensor
 
 from ssgan_core import AudioSpec, ConfigError, LossContext, LossOptions, LossTerm
+from ssgan_plugins.paper.options import (
+    LOSS_TERM_OPTIONS,
+    Comparison,
+    FeatureMatchingOptions,
+    GradientPenaltyOptions,
+    SpectralConvergenceOptions,
+    SpectralDifferenceOptions,
+    WassersteinOptions,
+)
 
 # --------------------------------------------------------------------------- wasserstein
-
-
-class WassersteinOptions(LossOptions):
-    weight: float = Field(1.0, ge=0, description="Multiplier of both sides' Wasserstein term.")
 
 
 class Wasserstein(LossTerm):
@@ -42,10 +44,6 @@ class Wasserstein(LossTerm):
 
 
 # --------------------------------------------------------------------------- gradient penalty
-
-
-class GradientPenaltyOptions(LossOptions):
-    weight: float = Field(5.0, ge=0, description="Multiplier of the gradient penalty (paper: 5).")
 
 
 class GradientPenalty(LossTerm):
@@ -79,10 +77,6 @@ class GradientPenalty(LossTerm):
 # --------------------------------------------------------------------------- spectral terms
 
 
-class SpectralDifferenceOptions(LossOptions):
-    weight: float = Field(0.15, ge=0, description="Multiplier (paper: 0.15). No gradient to the critic.")
-
-
 class SpectralDifference(LossTerm):
     """Critic side: ``mean |real - fake|`` over every pixel. Carries no gradient to the critic."""
 
@@ -91,10 +85,6 @@ class SpectralDifference(LossTerm):
 
     def critic_loss(self, ctx: LossContext) -> Tensor:
         return (ctx.real - ctx.fake).abs().mean()
-
-
-class SpectralConvergenceOptions(LossOptions):
-    weight: float = Field(0.15, ge=0, description="Multiplier (paper: 0.15). No gradient to the critic.")
 
 
 class SpectralConvergence(LossTerm):
@@ -113,20 +103,6 @@ class SpectralConvergence(LossTerm):
 
 
 # --------------------------------------------------------------------------- feature matching
-
-
-Comparison = Literal["items", "batch-means"]
-
-
-class FeatureMatchingOptions(LossOptions):
-    weight: float = Field(0.35, ge=0, description="Multiplier of feature matching (paper: 0.35).")
-    compare: Comparison = Field(
-        "items",
-        description=(
-            "items: mean |f(real_i) - f(fake_i)| over the batch (the original implementation's "
-            "formula); batch-means: |mean f(real) - mean f(fake)| (Salimans et al. 2016)."
-        ),
-    )
 
 
 class FeatureMatching(LossTerm):
@@ -178,44 +154,21 @@ class FeatureMatching(LossTerm):
 # --------------------------------------------------------------------------- registration
 
 
-def _factory(cls: type[LossTerm]):
-    def build(options: LossOptions, audio: AudioSpec) -> LossTerm:
-        return cls(**options.model_dump())  # type: ignore[call-arg]
+_TERM_OF: dict[type[LossOptions], type[LossTerm]] = {
+    WassersteinOptions: Wasserstein,
+    GradientPenaltyOptions: GradientPenalty,
+    SpectralDifferenceOptions: SpectralDifference,
+    SpectralConvergenceOptions: SpectralConvergence,
+    FeatureMatchingOptions: FeatureMatching,
+}
 
-    build.__doc__ = cls.__doc__
-    return build
+
+def build_loss_term(options: LossOptions, audio: AudioSpec) -> LossTerm:
+    """Factory of every paper loss term: the term whose options model ``options`` is an instance of."""
+    return _TERM_OF[type(options)](**options.model_dump())  # type: ignore[call-arg]
 
 
-LOSS_TERMS = (
-    (
-        "wasserstein",
-        _factory(Wasserstein),
-        WassersteinOptions,
-        "WGAN loss: critic mean D(fake) - mean D(real), generator -mean D(fake).",
-    ),
-    (
-        "gradient-penalty",
-        _factory(GradientPenalty),
-        GradientPenaltyOptions,
-        "WGAN-GP penalty (||grad D|| - 1)^2 at random real/fake interpolates (paper weight 5).",
-    ),
-    (
-        "spectral-difference",
-        _factory(SpectralDifference),
-        SpectralDifferenceOptions,
-        "Critic-side mean |real - fake| (paper weight 0.15; no gradient to the critic).",
-    ),
-    (
-        "spectral-convergence",
-        _factory(SpectralConvergence),
-        SpectralConvergenceOptions,
-        "Critic-side ||fake - real|| / ||real|| (paper weight 0.15; no gradient to the critic).",
-    ),
-    (
-        "feature-matching",
-        _factory(FeatureMatching),
-        FeatureMatchingOptions,
-        "Generator-side L1 between critic features of real and fake at named layers (paper weight 0.35).",
-    ),
+LOSS_TERMS = tuple(
+    (name, build_loss_term, options, description) for name, options, description in LOSS_TERM_OPTIONS
 )
 """``(name, factory, options model, description)`` for each term, registered by the paper plugin."""

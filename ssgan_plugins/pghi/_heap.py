@@ -61,8 +61,10 @@ def _steps(
     to_time = hop * n_fft / ratio
     to_freq = -ratio / (n_fft * hop)
     for k in range(bins):
-        below, above = max(k - 1, 0), min(k + 1, bins - 1)
-        spread = max(above - below, 1)
+        # A real signal's magnitude is even about DC and Nyquist: mirror the missing neighbour.
+        below = k - 1 if k > 0 else min(1, bins - 1)
+        above = k + 1 if k < bins - 1 else max(bins - 2, 0)
+        spread = 2
         carrier = hop * 2.0 * np.pi * k / n_fft
         for m in range(frames):
             per_bin = (log_mag[above, m] - log_mag[below, m]) / spread
