@@ -45,14 +45,21 @@ from ssgan_core.checkpoint import (
     new_payload,
     save_checkpoint,
 )
-from ssgan_core.config import OptimizerConfig, RunConfig, dump_config, validate_config
+from ssgan_core.config import BUILT_WITH, OptimizerConfig, RunConfig, dump_config, validate_config
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
 from ssgan_core.files import ensure_folder, is_temp_name, remove_leftovers, write_text
-from ssgan_core.generation import build_losses, build_part, render_audio, write_wavs
+from ssgan_core.generation import (
+    build_losses,
+    build_run_parts,
+    built_with,
+    render_audio,
+    warn_version_changes,
+    write_wavs,
+)
 from ssgan_core.health import check_period, image_stats, ranking_auc
-from ssgan_core.interfaces import Critic, Generator, LossContext, LossTerm
+from ssgan_core.interfaces import AUDIO_CHANNELS, Critic, Generator, LossContext, LossTerm
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -283,10 +290,12 @@ class Trainer:
         self.audio = cfg.audio.spec()
 
         seed_everything(cfg.seed)
-        self.transform = build_part("transform", cfg.transform, self.audio, host).to(self.device)
-        self.generator: Generator = build_part("generator", cfg.generator, self.audio, host).to(self.device)
-        self.critic: Critic = build_part("critic", cfg.critic, self.audio, host).to(self.device)
-        self.inverter = build_part("inverter", cfg.inverter, self.audio, host).to(self.device)
+        parts = build_run_parts(cfg, host)
+        self.image_shape = parts.context.image
+        self.transform = parts.transform.to(self.device)
+        self.generator: Generator = parts.generator.to(self.device)  # type: ignore[union-attr]
+        self.critic: Critic = parts.critic.to(self.device)  # type: ignore[union-attr]
+        self.inverter = parts.inverter.to(self.device)  # type: ignore[union-attr]
         terms, weights = build_losses(cfg, host)
         for term in terms.values():
             if isinstance(term, torch.nn.Module):
@@ -364,7 +373,7 @@ class Trainer:
             trainer.initialise_from(cfg.training.init_from)
         trainer.prepare()  # data problems surface before anything is written
         ensure_folder(run_dir / CHECKPOINT_DIR, "run directory")
-        text = json.dumps(dump_config(cfg), indent=2)
+        text = json.dumps({**dump_config(cfg), BUILT_WITH: trainer.built_with()}, indent=2)
         write_text(run_dir / CONFIG_FILE, text)
         write_text(run_dir / CHECKPOINT_DIR / CONFIG_FILE, text)
         return trainer
@@ -406,6 +415,7 @@ class Trainer:
             cfg = validate_config(payload["config"], host)
         except ConfigError as exc:
             raise CheckpointError(f"{path}: its saved config no longer validates: {exc}") from None
+        warn_version_changes(payload.get(BUILT_WITH), str(path), host)
         trainer = cls(cfg, run_dir, host=host, device=device, reporter=reporter)
         trainer.load_state(payload, path)
         trainer._trim_metrics()
@@ -444,6 +454,10 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
 
+    def built_with(self) -> dict[str, Any]:
+        """The image shape and each part's package and version, for checkpoints and config.json."""
+        return built_with(self.cfg, self.image_shape, self.host)  # type: ignore[arg-type]
+
     def state(self) -> dict[str, Any]:
         """A checkpoint payload of everything needed to continue exactly."""
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()}
@@ -476,6 +490,7 @@ class Trainer:
             },
             data_key=self.data_key,
             metrics=self.last_metrics,
+            built_with=self.built_with(),
         )
 
     def load_state(self, payload: dict[str, Any], path: Path | str = "checkpoint") -> None:
@@ -578,7 +593,9 @@ class Trainer:
                 reference = reference[pick[:FD_REFERENCE_CLIPS].to(reference.device)].sort().values
             self.reporter.phase("rendering validation audio")
             chunk = 16 * batch_size  # whole batches, so the inverter draws its numbers as in one call
-            self.val_audio = torch.empty(len(reference), 2, self.audio.num_samples)  # filled in place
+            self.val_audio = torch.empty(
+                len(reference), AUDIO_CHANNELS, self.audio.num_samples
+            )  # filled later
             with self._side_rng():
                 for begin in range(0, len(reference), chunk):
                     images = self.images_at(reference[begin : begin + chunk])

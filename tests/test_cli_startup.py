@@ -6,6 +6,8 @@ import ast
 import subprocess
 import sys
 
+import pytest
+
 from ssgan_core.interfaces import PART_KINDS
 from ssgan_core.plugins import KINDS
 
@@ -42,5 +44,7 @@ def test_version_and_help_do_not_import_torch() -> None:
 def test_lazy_core_exports_still_resolve() -> None:
     import ssgan_core
 
-    assert ssgan_core.StftSpec.__name__ == "StftSpec" and ssgan_core.IMAGE_SIZE == 256
+    assert ssgan_core.StftSpec.__name__ == "StftSpec" and ssgan_core.PAPER_IMAGE_SHAPE == (2, 256, 256)
+    with pytest.warns(DeprecationWarning, match="context.image"):  # old plugins keep importing
+        assert (ssgan_core.IMAGE_SIZE, ssgan_core.CHANNELS) == (256, 2)
     assert list(KINDS) == list(PART_KINDS)

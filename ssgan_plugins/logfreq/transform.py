@@ -68,7 +68,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
-from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, ConfigError, InputError, StftSpec, Transform
+from ssgan_core import AUDIO_CHANNELS as CHANNELS
+from ssgan_core import AudioSpec, ConfigError, ImageShape, InputError, StftSpec, Transform
+
+IMAGE_SIZE = 256
+"""Bands (rows) and frames (columns) of the image, as the paper's 256 x 256."""
 
 POWER_FLOOR = 1e-20
 """Added before taking dB so silence stays finite (far below any ``db_min``)."""
@@ -195,6 +199,10 @@ class LogFreqTransform(Transform):
         self.register_buffer("centres", centres.float(), persistent=False)
         self.full_scale = float(window.sum()) / 2
         """STFT magnitude of a full-scale sine at its peak bin: the 0 dB reference."""
+
+    @property
+    def image_shape(self) -> ImageShape:
+        return ImageShape(CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 
     @property
     def stft_spec(self) -> StftSpec:

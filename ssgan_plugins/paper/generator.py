@@ -16,7 +16,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ssgan_core import CHANNELS, AudioSpec, Generator, InputError
+from ssgan_core import PAPER_IMAGE_SHAPE, AudioSpec, ConfigError, Generator, InputError, image_shape_of
 from ssgan_plugins.paper.layers import Dropout
 
 LAYERS: tuple[tuple[int, int, int, int], ...] = (
@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[int, int, int, int], ...] = (
     (32, 4, 2, 1),  # 8 -> 16
     (16, 4, 2, 1),  # 16 -> 32
     (8, 6, 4, 1),  # 32 -> 128
-    (CHANNELS, 6, 2, 2),  # 128 -> 256
+    (PAPER_IMAGE_SHAPE.channels, 6, 2, 2),  # 128 -> 256
 )
 
 
@@ -39,7 +39,7 @@ class PaperGeneratorOptions(BaseModel):
 
 
 class PaperGenerator(Generator):
-    """Latent ``(B, latent_dim, 1, 1)`` (or ``(B, latent_dim)``) -> ``(B, 2, 256, 256)``."""
+    """Latent ``(B, latent_dim, 1, 1)`` (or ``(B, latent_dim)``) -> the paper image ``(B, 2, 256, 256)``."""
 
     def __init__(self, options: PaperGeneratorOptions | None = None) -> None:
         super().__init__()
@@ -70,6 +70,18 @@ class PaperGenerator(Generator):
         return self.deconv_blocks(z)
 
 
-def build_paper_generator(options: PaperGeneratorOptions, audio: AudioSpec) -> PaperGenerator:
+def check_paper_shape(part: str, context: AudioSpec) -> None:
+    """The paper's networks have fixed layer sizes: refuse another transform's image in one line."""
+    image = image_shape_of(context)
+    if image != PAPER_IMAGE_SHAPE:
+        raise ConfigError(
+            f"{part}: serves only the paper's {PAPER_IMAGE_SHAPE.describe()} images, but the transform "
+            f"makes {image.describe()}; use a network sized from the transform (specgan-generator, "
+            "specgan-critic) or a transform with the paper's shape"
+        )
+
+
+def build_paper_generator(options: PaperGeneratorOptions, context: AudioSpec) -> PaperGenerator:
     """Factory registered as ``paper-generator``; the clip length does not change the image size."""
+    check_paper_shape("paper-generator", context)
     return PaperGenerator(options)

@@ -49,7 +49,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from ssgan_core.errors import ConfigError, InputError
-from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, AudioSpec, StftSpec, Transform
+from ssgan_core.interfaces import AUDIO_CHANNELS as CHANNELS
+from ssgan_core.interfaces import AudioSpec, ImageShape, StftSpec, Transform
+
+FRAMES = 256
+"""Image columns: the first 256 STFT frames (the paper's image is 256 x 256)."""
+IMAGE_SIZE = FRAMES  # n_fft 510 or 511 gives 256 bins too: the image is square
 
 
 class StftDbOptions(BaseModel):
@@ -152,6 +157,11 @@ class StftDbTransform(Transform):
     def layout(self) -> str:  # type: ignore[override]
         step = self.audio.sample_rate / self.options.n_fft
         return f"freq row k is STFT bin k at k * {step:g} Hz (row 0 is DC), linear in frequency"
+
+    @property
+    def image_shape(self) -> ImageShape:
+        """``(2, 256, 256)``: stereo, ``n_fft // 2 + 1`` bins, the first 256 frames."""
+        return ImageShape(CHANNELS, self.options.n_fft // 2 + 1, FRAMES)
 
     @property
     def stft_spec(self) -> StftSpec:
