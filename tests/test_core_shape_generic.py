@@ -17,7 +17,9 @@ CORE = Path(__file__).resolve().parents[1] / "ssgan_core"
 ALLOWED_256 = {
     "PAPER_IMAGE_SHAPE = ImageShape(2, 256, 256)": "the documented default for old callers and files",
     "def colormap(values: np.ndarray, size: int = 256) -> np.ndarray:": "colour table entries",
-    'preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per period.")': "a count",
+    'preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per period.")': (
+        "a count"
+    ),
 }
 FORBIDDEN_NAMES = {"IMAGE_SIZE", "CHANNELS"}
 TWO_CHANNEL_PATTERNS = (
