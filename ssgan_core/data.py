@@ -3,8 +3,8 @@
 Clips from a dataset source are encoded once with the run's transform and cached as
 ``<key>.npy`` (float32 ``(N, C, freq, time)``, the transform's image shape) plus
 ``<key>.json`` (names, skipped inputs). The key hashes the source's fingerprint (for
-folders: every file's bytes), the transform's name, options and package version, and the audio spec, so a changed
-file or setting re-encodes and anything else reuses the cache.
+folders: every file's bytes), the transform's name, options and package version, and
+the audio spec, so a changed file or setting re-encodes and anything else reuses the cache.
 """
 
 from __future__ import annotations
