@@ -109,6 +109,10 @@ class StftSpec:
 
         For measuring (round trips, spectral convergence); frames are not cut.
         """
+        return self.stft(audio).abs()
+
+    def stft(self, audio: Tensor) -> Tensor:
+        """Complex STFT of ``(B, C, samples)`` audio with this spec: ``(B, C, bins, frames)``."""
         b, c, n = audio.shape
         stft = torch.stft(
             audio.reshape(b * c, n),
@@ -119,7 +123,7 @@ class StftSpec:
             center=self.center,
             return_complex=True,
         )
-        return stft.abs().reshape(b, c, *stft.shape[-2:])
+        return stft.reshape(b, c, *stft.shape[-2:])
 
 
 @dataclass
