@@ -481,13 +481,13 @@ def load_dataset(
     progress: ProgressFn | None = None,
 ) -> EncodedDataset:
     """The run's dataset (and augmented copies) encoded with its transform, from the cache when unchanged."""
-    from ssgan_core.generation import build_part
+    from ssgan_core.generation import build_part, build_run_parts
     from ssgan_core.plugins import get_host
 
     host = host or get_host()
     audio = cfg.audio.spec()
     source = build_part("dataset", cfg.data.source, audio, host)
-    transform = build_part("transform", cfg.transform, audio, host)
+    transform = build_run_parts(cfg, host, kinds=()).transform
     section = cfg.data.source
     augment = cfg.data.augment if cfg.data.augment.copies > 0 else None
     key = cache_key(
