@@ -256,3 +256,27 @@ def test_each_combination_trains_generates_encodes_inverts_and_evaluates(tmp_pat
     report = json.loads(result.stdout)
     assert report["reference"]["clips"] == 3 and report["metrics"]["fd"] == pytest.approx(0, abs=1e-6)
     assert math.isfinite(report["metrics"]["roundtrip_sc"])
+
+
+# --------------------------------------------------------------------------- built_with records
+
+
+def test_a_part_saved_by_another_version_warns_and_loads() -> None:
+    from ssgan_core import __version__
+    from ssgan_core.generation import PartVersionWarning, warn_version_changes
+
+    record = {"parts": {"generator": {"name": "paper-generator", "package": "ssgan", "version": "0.0.1"}}}
+    with pytest.warns(PartVersionWarning, match=rf"x.ckpt: generator 'paper-generator' was saved with ssgan "
+                      rf"0.0.1; ssgan {__version__} is installed"):  # fmt: skip
+        warn_version_changes(record, "x.ckpt")
+
+
+def test_a_recorded_image_shape_the_transform_no_longer_makes_is_refused() -> None:
+    from ssgan_core.errors import CheckpointError
+    from ssgan_core.generation import check_recorded_shape
+
+    paper = ImageShape(2, 256, 256)
+    check_recorded_shape(None, paper, "old.ckpt")  # written before the record: not checked here
+    check_recorded_shape({"image_shape": [2, 256, 256]}, paper, "new.ckpt")
+    with pytest.raises(CheckpointError, match=r"x.ckpt: was made for images of shape \(4, 64, 64\)"):
+        check_recorded_shape({"image_shape": [4, 64, 64]}, paper, "x.ckpt")
