@@ -50,7 +50,7 @@ from torch import Tensor
 
 from ssgan_core.errors import ConfigError, InputError
 from ssgan_core.interfaces import AUDIO_CHANNELS as CHANNELS
-from ssgan_core.interfaces import AudioSpec, ImageShape, StftSpec, Transform
+from ssgan_core.interfaces import AudioSpec, ImageShape, Spectrogram, StftSpec, Transform
 
 FRAMES = 256
 """Image columns: the first 256 STFT frames (the paper's image is 256 x 256)."""
@@ -221,7 +221,8 @@ class StftDbTransform(Transform):
         return image.clamp_(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
-    def decode(self, image: Tensor) -> Tensor:
+    def decode(self, image: Tensor) -> Spectrogram:
+        """``(B, 2, 256, 256)`` -> linear magnitude of :attr:`stft_spec`, no phase (the inverter finds it)."""
         o = self.options
         self._check(image, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), "image", "freq, time")
         image = image.to(self.window.dtype).clamp(-1.0, 1.0)
@@ -229,7 +230,7 @@ class StftDbTransform(Transform):
             db = image * o.paper_decode_range_db
         else:
             db = o.level_min_db + (image + 1.0) * 0.5 * (o.level_max_db - o.level_min_db)
-        return o.ref * torch.pow(10.0, db / 20.0)
+        return Spectrogram(o.ref * torch.pow(10.0, db / 20.0), self.stft_spec)
 
     def _check(self, x: Tensor, tail: tuple[int, ...], what: str, names: str) -> None:
         if not isinstance(x, Tensor) or x.dim() != 1 + len(tail) or tuple(x.shape[1:]) != tail:
