@@ -75,7 +75,8 @@ def build_run_parts(
 
     The one place a run's parts are built (training, generate, encode, invert, evaluate).
     Generator and critic receive a :class:`BuildContext` carrying ``transform.image_shape``;
-    when both are built, :func:`check_image_shapes` runs them once on a tiny batch.
+    when the generator is built, :func:`check_image_shapes` runs it (and the critic, if
+    built) once on a tiny batch.
     """
     audio = cfg.audio.spec()
     transform: Transform = build_part("transform", cfg.transform, audio, host)
@@ -102,7 +103,11 @@ def check_image_shapes(
         for net, _ in modes:
             net.eval()
         device = next(iter(generator.parameters()), torch.empty(0)).device
-        made = tuple(generator(latents.to(device)).shape[1:])
+        with torch.random.fork_rng(devices=[]):  # a part drawing numbers in eval mode shifts nothing
+            fake = _checked_call(
+                "generator", cfg.generator.name, lambda: generator(latents.to(device)), image, cfg
+            )
+        made = tuple(fake.shape[1:])
         if made != tuple(image):
             raise ConfigError(
                 f"generator {cfg.generator.name!r} makes images of shape {made}, but transform "
@@ -111,17 +116,10 @@ def check_image_shapes(
             )
         if critic is None:
             return
-        try:
-            scores = critic(torch.zeros(2, *image, device=device))
-        except SsganError as exc:
-            raise ConfigError(
-                f"critic {cfg.critic.name!r} does not take the transform's images: {exc}"
-            ) from None
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"critic {cfg.critic.name!r} cannot take images of shape {image.describe()} "
-                f"(transform {cfg.transform.name!r}): {str(exc).splitlines()[0]}"
-            ) from None
+        with torch.random.fork_rng(devices=[]):
+            scores = _checked_call(
+                "critic", cfg.critic.name, lambda: critic(torch.zeros(2, *image, device=device)), image, cfg
+            )
         if tuple(scores.shape) != (2,):
             raise ConfigError(
                 f"critic {cfg.critic.name!r} returns scores of shape {tuple(scores.shape)} for a batch of 2 "
@@ -130,6 +128,18 @@ def check_image_shapes(
     finally:
         for net, was_training in modes:
             net.train(was_training)
+
+
+def _checked_call(kind: str, name: str, call: Any, image: ImageShape, cfg: RunConfig) -> Tensor:
+    """Run one part's forward pass; any failure becomes a ConfigError naming the part and the shape."""
+    try:
+        return call()  # type: ignore[no-any-return]
+    except (SsganError, RuntimeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{kind} {name!r} cannot {'make' if kind == 'generator' else 'take'} images of shape "
+            f"{image.describe()} (transform {cfg.transform.name!r}): {first}"
+        ) from None
 
 
 def built_with(
