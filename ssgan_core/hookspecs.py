@@ -13,8 +13,9 @@ Each ``register_*`` hook receives a ``register`` callback. Call it once per part
 ``factory(options, context)`` receives an instance of ``options`` (a pydantic model,
 validated from the run config) and the run's ``ssgan_core.BuildContext`` (an
 ``AudioSpec`` whose ``image`` is the transform's ``ImageShape``, for generators and
-critics to size themselves from), and returns the part. ``options`` defaults to a model with no fields. Names are global per kind;
-use a prefix of your own (``myorg-``) to avoid clashes.
+critics to size themselves from), and returns the part. ``options`` defaults to a
+model with no fields. Names are global per kind; use a prefix of your own (``myorg-``)
+to avoid clashes.
 
 The built-in parts in ``ssgan_plugins`` register through these same hooks.
 """
