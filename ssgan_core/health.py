@@ -8,6 +8,9 @@ Each period the trainer adds a few scale-free statistics to its metrics line:
 - ``diversity`` / ``data_diversity``: mean pairwise distance of the preview images and
   of validation images (both pooled 4x4, so the figures are cheap and comparable).
 - ``channel_gap`` / ``data_channel_gap``: image-space mean ``|channel 0 - channel 1|``.
+- ``fd`` / ``data_fd``: FD of the previews against validation audio, and of as many
+  training clips rendered the same way (so inversion and the small sample cost both
+  sides alike): a generator that drew real clips would score ``data_fd``.
 
 :func:`check_period` turns the history into findings; :func:`summarise` gives the
 end-of-run verdict. The thresholds are ``training.health`` fields.
@@ -29,7 +32,7 @@ from ssgan_core.config import HealthConfig
 @dataclass(frozen=True)
 class Finding:
     kind: str
-    """``runaway-critic``, ``frozen-critic``, ``mode-collapse`` or ``noisy-channel``."""
+    """``runaway-critic``, ``frozen-critic``, ``mode-collapse``, ``noisy-channel`` or ``far-from-data``."""
     message: str
     advice: str
 
@@ -100,6 +103,16 @@ def check_period(history: Sequence[dict[str, Any]], cfg: HealthConfig) -> list[F
                 "train longer or with another seed",
             )
         )
+    fd, floor = m.get("fd"), m.get("data_fd")
+    if fd is not None and floor and fd > cfg.far_ratio * floor:
+        found.append(
+            Finding(
+                "far-from-data",
+                f"the previews score FD {fd:,.0f}, {fd / floor:.1f}x what as many training clips score "
+                f"({floor:,.0f})",
+                "train longer (training.steps), or fine-tune from a checkpoint (--init-from)",
+            )
+        )
     return found
 
 
@@ -118,6 +131,6 @@ def summarise(history: Sequence[dict[str, Any]]) -> tuple[bool, str]:
     earlier = sorted({k for m in history[:-1] for k in m.get("health") or []} - set(last))
     if not last:
         note = f" (earlier periods showed: {', '.join(earlier)})" if earlier else ""
-        return True, f"healthy: no runaway or frozen critic, collapse or noisy channel at the end{note}"
+        return True, f"healthy: no finding (critic, collapse, channels, distance to data) at the end{note}"
     advice = history[-1].get("health_advice") or []
     return False, f"unhealthy: {', '.join(last)}. " + " ".join(advice)

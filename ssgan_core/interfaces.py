@@ -239,6 +239,11 @@ class Generator(nn.Module, ABC):
         """Standard normal latents; override for another prior."""
         return torch.randn(n, self.latent_dim, 1, 1, generator=generator, device=device)
 
+    def start_from_data(self, mean_image: Tensor) -> None:
+        """Called once as a fresh run starts (not on resume or fine-tuning) with the mean
+        ``(C, F, T)`` of the training images. A generator that can begin at the data (an
+        output bias) takes it here; by default nothing happens."""
+
     @abstractmethod
     def forward(self, z: Tensor) -> Tensor: ...
 

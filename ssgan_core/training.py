@@ -372,6 +372,8 @@ class Trainer:
         if cfg.training.init_from is not None:
             trainer.initialise_from(cfg.training.init_from)
         trainer.prepare()  # data problems surface before anything is written
+        if cfg.training.init_from is None:
+            trainer.start_generator_at_data()
         ensure_folder(run_dir / CHECKPOINT_DIR, "run directory")
         text = json.dumps({**dump_config(cfg), BUILT_WITH: trainer.built_with()}, indent=2)
         write_text(run_dir / CONFIG_FILE, text)
@@ -425,12 +427,13 @@ class Trainer:
         """Fine-tuning: take the generator (and a critic of the same kind) from a checkpoint.
 
         The images must mean the same thing, so the transform and audio settings have to be
-        equal; the optimisers, schedule and data start fresh.
-        """
+        equal; the generator's weights have to fit (options such as dropout may differ, and
+        weights without an output bias load with a zero one). The optimisers, schedule and
+        data start fresh."""
         ckpt = find_checkpoint(path)
         payload = load_checkpoint(ckpt)
         theirs, ours = payload.get("config") or {}, dump_config(self.cfg)
-        for section in ("audio", "transform", "generator"):
+        for section in ("audio", "transform"):  # the generator only has to fit (below)
             if theirs.get(section) != ours[section]:
                 raise InputError(
                     f"--init-from {ckpt}: its {section} settings differ from this run's "
@@ -451,6 +454,16 @@ class Trainer:
             raise CheckpointError(
                 f"--init-from {ckpt}: weights do not fit this run's parts: {str(exc).splitlines()[0]}"
             ) from None
+
+    @torch.no_grad()
+    def start_generator_at_data(self) -> None:
+        """Hand the generator the training images' mean (:meth:`Generator.start_from_data`)."""
+        total = torch.zeros((), device=self.device)
+        for chunk in self.train_idx.split(256):  # images per read: not an image size
+            total = total + self.images_at(chunk).sum(0)
+        self.generator.start_from_data(total / len(self.train_idx))
+        if self.ema is not None:
+            self.ema.network.load_state_dict(self.generator.state_dict())
 
     # ----------------------------------------------------------------- state
 
@@ -600,6 +613,20 @@ class Trainer:
                 for begin in range(0, len(reference), chunk):
                     images = self.images_at(reference[begin : begin + chunk])
                     self.val_audio[begin : begin + chunk] = self._render(images)
+                self.data_stats.update(self._data_fd(self.val_audio))
+
+    def _data_fd(self, reference: Tensor) -> dict[str, float]:
+        """FD of as many *training* clips as previews, rendered as previews are, against the
+        validation audio: the per-period FD a generator that drew real clips would score."""
+        from ssgan_core.metrics import frechet_distance_audio
+
+        count = min(max(self.cfg.training.preview_count, 2), len(self.train_idx))
+        pick = torch.randperm(len(self.train_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 4))
+        audio = self._render(self.images_at(self.train_idx[pick[:count].to(self.train_idx.device)]))
+        try:
+            return {"data_fd": frechet_distance_audio(audio, reference, self.audio.sample_rate)}
+        except InputError:  # silent clips: no floor, the far-from-data check stays quiet
+            return {}
 
     def images_at(self, idx: Tensor) -> Tensor:
         """Dataset images at ``idx`` as a float32 batch on the device, read from the cache file."""

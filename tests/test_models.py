@@ -79,6 +79,30 @@ def test_generator_output_shape_and_range():
     assert torch.equal(generator(z), generator(z.flatten(1)))  # (B, latent) is accepted too
 
 
+def test_generator_output_bias_starts_at_the_data_mean_and_loads_without_it():
+    torch.manual_seed(0)
+    options = PaperGeneratorOptions(output_bias="data-mean")
+    gen = PaperGenerator(options).eval()
+    assert sum(p.numel() for p in gen.parameters()) == 440_106 + 2 * 256 * 256
+    mean = torch.linspace(-1, 0.9, 256).repeat(2, 256, 1)
+    gen.start_from_data(mean)
+    z = torch.zeros(3, 128, 1, 1)
+    hidden = gen.deconv_blocks[:-1](z)
+    expected = torch.tanh(hidden + torch.atanh(mean.clamp(-0.98, 0.98)))
+    assert torch.allclose(gen(z), expected, atol=1e-6)
+    # Weights without the bias (the original's, a paper run's) load with a zero bias.
+    plain = PaperGenerator().state_dict()
+    gen.load_state_dict(plain)
+    assert torch.count_nonzero(gen.output_bias) == 0
+    twin = PaperGenerator().eval()
+    twin.load_state_dict(plain)
+    assert torch.allclose(gen(z), twin(z), atol=1e-6)
+    # The paper generator has no bias and ignores the hook.
+    paper = PaperGenerator()
+    paper.start_from_data(mean)
+    assert paper.output_bias is None
+
+
 def test_generator_rejects_wrong_latent():
     with pytest.raises(InputError, match=r"\(B, 128, 1, 1\)"):
         PaperGenerator()(torch.randn(2, 64, 1, 1))

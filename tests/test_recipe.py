@@ -12,7 +12,7 @@ from ssgan_core.config import HealthConfig, OptimizerConfig, resolve_config
 from ssgan_core.errors import InputError
 from ssgan_core.health import check_period, image_stats, ranking_auc, summarise
 from ssgan_core.training import Trainer, WeightAverage, build_optimizer
-from tests.tiny_parts import tiny_config, tiny_host
+from tests.tiny_parts import TinyGenerator, tiny_config, tiny_host
 
 STEPS = ("training.schedule=steps", "training.n_critic=2")
 
@@ -163,6 +163,8 @@ def _healthy(**extra) -> dict:
         "data_diversity": 12.0,
         "channel_gap": 0.02,
         "data_channel_gap": 0.01,
+        "fd": 250.0,
+        "data_fd": 100.0,
     }
     return {**line, **extra}
 
@@ -195,6 +197,14 @@ def test_health_names_the_noisy_channel():
     assert [f.kind for f in found] == ["noisy-channel"] and "right" in found[0].message
 
 
+def test_health_names_previews_far_from_the_data():
+    found = check_period([_healthy(fd=1_200.0)], HealthConfig())
+    assert [f.kind for f in found] == ["far-from-data"] and "12.0x" in found[0].message
+    # No floor (silent training clips) or no FD this period: nothing to judge.
+    assert check_period([_healthy(fd=1_200.0, data_fd=None)], HealthConfig()) == []
+    assert check_period([_healthy(fd=None)], HealthConfig()) == []
+
+
 def test_ranking_auc_and_image_stats():
     assert ranking_auc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
     assert ranking_auc(torch.tensor([0.0]), torch.tensor([1.0])) == 0.0
@@ -216,12 +226,25 @@ def test_summary_verdicts():
 
 
 def test_trainer_logs_health_fields(tmp_path, host):
-    cfg = tiny_config(tmp_path, host, "training.epochs=1")
+    cfg = tiny_config(tmp_path, host, "training.epochs=1", "training.fd_every_epoch=true")
     Trainer.start(cfg, tmp_path / "run", host=host).fit()
     line = _metrics(tmp_path / "run")[-1]
-    for key in ("val_auc", "diversity", "data_diversity", "channel_gap", "data_channel_gap", "health"):
+    keys = ("val_auc", "diversity", "data_diversity", "channel_gap", "data_channel_gap", "health", "data_fd")
+    for key in keys:
         assert key in line
     assert 0.0 <= line["val_auc"] <= 1.0 and isinstance(line["health"], list)
+    assert line["data_fd"] > 0 and line["fd"] > 0
+
+
+def test_a_fresh_run_hands_the_generator_the_training_mean_once(tmp_path, host, monkeypatch):
+    seen = []
+    monkeypatch.setattr(TinyGenerator, "start_from_data", lambda self, mean: seen.append(mean.clone()))
+    trainer = Trainer.start(tiny_config(tmp_path, host, "training.epochs=1"), tmp_path / "run", host=host)
+    assert len(seen) == 1
+    assert torch.allclose(seen[0], trainer.images_at(trainer.train_idx).mean(0), atol=1e-5)
+    trainer.fit()
+    Trainer.resume(tmp_path / "run", host=host)  # a resume keeps the trained weights
+    assert len(seen) == 1
 
 
 # --------------------------------------------------------------------------- fine-tuning

@@ -6,13 +6,17 @@ Shapes (default options)::
                    -> 8 x 128x128 -> 2 x 256x256 (tanh, in [-1, 1])
 
 Every layer but the last is ConvTranspose2d -> BatchNorm2d -> LeakyReLU -> Dropout.
-440,106 parameters. The layers sit in one flat ``nn.Sequential`` called
-``deconv_blocks``, indexed exactly like the original implementation's, so its public
-weights load key for key (see :mod:`ssgan_plugins.paper.original`).
+440,106 parameters (plus 131,072 with ``output_bias = "data-mean"``, not in the paper).
+The layers sit in one flat ``nn.Sequential`` called ``deconv_blocks``, indexed exactly
+like the original implementation's, so its public weights load key for key (see
+:mod:`ssgan_plugins.paper.original`).
 """
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
@@ -36,6 +40,15 @@ class PaperGeneratorOptions(BaseModel):
     latent_dim: int = Field(128, ge=1, description="Latent size (paper: 128).")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout after each hidden layer (paper: 0.2).")
     leaky_slope: float = Field(0.2, ge=0, description="LeakyReLU negative slope (paper: 0.2).")
+    output_bias: Literal["none", "data-mean"] = Field(
+        "none",
+        description="A learnable per-pixel bias before the tanh; `data-mean` starts it at the training "
+        "images' mean (not in the paper; docs/recipe.md).",
+    )
+
+
+BIAS_LIMIT = 0.98
+"""The data mean is clipped to +-0.98 before ``atanh`` (silent pixels at -1 would need -inf)."""
 
 
 class PaperGenerator(Generator):
@@ -59,6 +72,9 @@ class PaperGenerator(Generator):
                 layers.append(nn.Tanh())
             in_channels = out_channels
         self.deconv_blocks = nn.Sequential(*layers)
+        self.output_bias = (
+            nn.Parameter(torch.zeros(PAPER_IMAGE_SHAPE)) if options.output_bias != "none" else None
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         if z.dim() == 2:
@@ -67,7 +83,23 @@ class PaperGenerator(Generator):
             raise InputError(
                 f"generator expects latents of shape (B, {self.latent_dim}, 1, 1), got {tuple(z.shape)}"
             )
-        return self.deconv_blocks(z)
+        if self.output_bias is None:
+            return self.deconv_blocks(z)
+        return torch.tanh(self.deconv_blocks[:-1](z) + self.output_bias)
+
+    @torch.no_grad()
+    def start_from_data(self, mean_image: Tensor) -> None:
+        """Begin at the average training image: the bias is its pre-tanh value, so the first
+        images are the data's mean and the updates go into variation around it."""
+        if self.output_bias is not None:
+            self.output_bias.copy_(torch.atanh(mean_image.clamp(-BIAS_LIMIT, BIAS_LIMIT)))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # Weights without the bias (the original ones, paper runs) load with a zero bias.
+        key = prefix + "output_bias"
+        if self.output_bias is not None and key not in state_dict:
+            state_dict[key] = torch.zeros_like(self.output_bias)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def check_paper_shape(part: str, context: AudioSpec) -> None:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ssgan_core import CheckpointError, ConfigError
@@ -59,6 +60,8 @@ def convert_original_generator(
     """Check an original generator state dict key by key and return it in our layout."""
     model = PaperGenerator(options)
     expected = model.state_dict()
+    if model.output_bias is not None:  # not in the original weights: it starts at zero
+        state = {"output_bias": torch.zeros_like(model.output_bias), **state}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     mismatched = [

@@ -1,0 +1,100 @@
+"""Training throughput on a busy machine: bench_train's worker idle and beside CPU-hungry neighbours.
+
+Issue 15: the README main job took 4.8x longer while other jobs kept both cores busy,
+where sharing the cores should cost about 2x. This script measures it in one run: the
+paper model's training step (``bench_train.py --worker ours``) alone, then beside
+neighbours that keep every core busy (about 2x oversubscription), under several OpenMP
+wait settings. Each row prints samples/s and its share of the idle figure of the same
+setting; fair sharing gives about 50%, the issue's target is at least 40%.
+
+Neighbours:
+
+``spin``   one pure-Python busy loop per core (never sleeps, never synchronises);
+``torch``  one torch process with as many threads as cores doing small matrix products
+           in a loop (another OpenMP job, as when two trainings share a machine).
+
+Run: ``python benchmarks/bench_busy.py [--batches 25] [--json PATH]``. Say how busy the
+machine was otherwise when you report the figures: the idle rows assume nothing else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+BENCH_TRAIN = Path(__file__).resolve().parent / "bench_train.py"
+SETTINGS: dict[str, dict[str, str]] = {
+    "ssgan default (GOMP_SPINCOUNT=30000)": {"GOMP_SPINCOUNT": "30000"},
+    "OpenMP default spin": {},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+}
+NEIGHBOURS = {
+    "spin": "while True: pass",
+    "torch": (
+        "import torch\na = torch.rand(96, 96)\nwhile True:\n    for _ in range(200): a = torch.tanh(a @ a)\n"
+    ),
+}
+
+
+def _worker(env_extra: dict[str, str], batches: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(env_extra)
+    cmd = [sys.executable, str(BENCH_TRAIN), "--worker", "ours", "--batches", str(batches)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["samples_per_s"])
+
+
+@contextlib.contextmanager
+def _neighbours(kind: str | None) -> Iterator[None]:
+    """Start CPU-hungry processes (one per core, or one multi-threaded torch job) and stop them after."""
+    if kind is None:
+        yield
+        return
+    cores = os.cpu_count() or 1
+    count = cores if kind == "spin" else 1
+    env = {**os.environ, "OMP_NUM_THREADS": str(cores)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", NEIGHBOURS[kind]], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+    try:
+        time.sleep(1.0)  # let them reach full speed
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=25, help="Timed batches per measurement.")
+    parser.add_argument("--json", type=Path, help="Also write the rows here.")
+    args = parser.parse_args()
+    rows = []
+    print(f"paper model training step, {args.batches} batches of 16; {os.cpu_count()} cores")
+    print(f"{'OpenMP setting':<38} {'neighbour':<9} {'samples/s':>9} {'share of idle':>13}")
+    for name, env_extra in SETTINGS.items():
+        idle = None
+        for neighbour in (None, "spin", "torch"):
+            with _neighbours(neighbour):
+                rate = _worker(env_extra, args.batches)
+            idle = rate if neighbour is None else idle
+            share = rate / idle if idle else 1.0
+            rows.append(
+                {"setting": name, "neighbour": neighbour or "none", "samples_per_s": rate, "share": share}
+            )
+            print(f"{name:<38} {neighbour or 'none':<9} {rate:9.2f} {share:13.0%}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
