@@ -77,7 +77,7 @@ def magnitudes(kind: str, kicks: Path | None) -> tuple[torch.Tensor, StftSpec, s
     transform = build_stft_db(StftDbOptions(), AudioSpec(44_100, seconds))
     audio, source = clips(kind, BATCH, kicks)
     with torch.no_grad():
-        mag = transform.decode(transform.encode(torch.from_numpy(audio)))
+        mag = transform.decode(transform.encode(torch.from_numpy(audio))).magnitude
     return mag, transform.stft_spec, source
 
 

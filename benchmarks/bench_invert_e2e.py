@@ -54,7 +54,7 @@ options = {k: v for k, v in sidecar["transform"].items() if k != "name"}
 transform = registry("transform").create(sidecar["transform"]["name"], options, audio)
 spec = transform.stft_spec
 with torch.no_grad():
-    mags = transform.decode(torch.from_numpy(np.load(array))).numpy()
+    mags = transform.decode(torch.from_numpy(np.load(array))).magnitude.numpy()
 window = spec.window.numpy()
 out.mkdir(parents=True, exist_ok=True)
 for i, mag in enumerate(mags):

@@ -47,15 +47,15 @@ ORIGINAL_SAMPLES_PER_S = 4.9
 
 def _parts(naive: bool):
     from ssgan_core.config import resolve_config
-    from ssgan_core.generation import build_part
+    from ssgan_core.generation import build_run_parts
     from ssgan_core.plugins import get_host
 
     overrides = ['critic.attention_impl="naive"'] if naive else []
     cfg = resolve_config("paper-kicks", overrides=overrides)
-    host, audio = get_host(), cfg.audio.spec()
+    host = get_host()
     torch.manual_seed(0)
-    generator = build_part("generator", cfg.generator, audio, host)
-    critic = build_part("critic", cfg.critic, audio, host)
+    parts = build_run_parts(cfg, host, kinds=("generator", "critic"))  # as the trainer builds them
+    generator, critic = parts.generator, parts.critic
     from ssgan_core.training import build_optimizer
 
     t = cfg.training

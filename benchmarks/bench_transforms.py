@@ -86,7 +86,7 @@ def bench(name: str, clips: torch.Tensor, args: argparse.Namespace, audio: Audio
     own, ref, lossy, exact, invert_s = [], [], [], [], 0.0
     for start in range(0, args.sc_clips, args.batch):
         chunk = clips[start : min(start + args.batch, args.sc_clips)].to(device)
-        decoded = transform.decode(transform.encode(chunk))
+        decoded = transform.decode(transform.encode(chunk)).magnitude
         begin = time.perf_counter()
         rebuilt = inverter(decoded, spec)
         if device.type == "cuda":

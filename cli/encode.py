@@ -1,8 +1,10 @@
-"""``ssgan encode``: audio files or folders -> ``(N, 2, 256, 256)`` float32 ``.npy`` + sidecar JSON.
+"""``ssgan encode``: audio files or folders -> ``(N, C, F, T)`` float32 ``.npy`` + sidecar JSON.
 
-The sidecar is ``<output>.json`` (``data.npy`` -> ``data.npy.json``): the transform
-(name and every option), the audio spec, the source files and the skipped ones, so
-``ssgan invert`` and training can rebuild the exact transform later.
+``(C, F, T)`` is the transform's image shape (``(2, 256, 256)`` for ``stft-db``). The
+sidecar is ``<output>.json`` (``data.npy`` -> ``data.npy.json``): the transform (name
+and every option), the audio spec, the image shape and the transform's package and
+version (``built_with``), the source files and the skipped ones, so ``ssgan invert``,
+``ssgan evaluate`` and training can rebuild the exact transform later.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from ssgan_cli.common import (
     progress,
 )
 from ssgan_core import __version__
+from ssgan_core.config import BUILT_WITH
 from ssgan_core.errors import AudioError, InputError, SsganError
-from ssgan_core.plugins import registry
 
 if TYPE_CHECKING:
-    from ssgan_core.interfaces import AudioSpec, Transform
+    from ssgan_core.config import RunConfig
+    from ssgan_core.generation import RunParts
+    from ssgan_core.interfaces import Transform
 
 SIDECAR_FORMAT = "ssgan-encoded/1"
 CHUNK = 32
@@ -58,27 +62,40 @@ def load_sidecar(npy_path: str | Path) -> dict[str, Any] | None:
     return {**data, "_path": str(path)}
 
 
-def transform_from_sidecar(data: dict[str, Any]) -> tuple[Transform, AudioSpec]:
-    """Rebuild the transform a sidecar describes; a bad field is an error naming it."""
+def array_config(npy_path: Path, cfg: RunConfig) -> tuple[RunConfig, dict[str, Any] | None]:
+    """The config an ``.npy`` was encoded with: ``cfg`` with its sidecar's transform and audio
+    (the inverter stays ``cfg``'s), and the sidecar; ``cfg`` itself when there is none."""
+    from ssgan_core.config import deep_merge, dump_config, validate_config
 
-    where = data.get("_path", "sidecar")
-    options = {k: v for k, v in data["transform"].items() if k != "name"}
-    from pydantic import ValidationError
-
-    from ssgan_core.config import AudioConfig, format_validation_error
-
-    audio = {k: data["audio"].get(k) for k in ("sample_rate", "seconds")}
+    sidecar = load_sidecar(npy_path)
+    if sidecar is None:
+        return cfg, None
+    update = {"transform": sidecar["transform"], "audio": sidecar["audio"]}
     try:
-        spec = AudioConfig.model_validate(audio).spec()
-    except ValidationError as exc:
-        raise InputError(f"{where}: {format_validation_error(exc, prefix='audio')}") from None
-    name = data["transform"]["name"]
-    if not isinstance(name, str):
-        raise InputError(f"{where}: transform.name: expected a part name, got {name!r}")
-    try:
-        return registry("transform").create(name, options, spec), spec
+        return validate_config(deep_merge(dump_config(cfg), update)), sidecar
     except SsganError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{sidecar['_path']}: does not describe a usable transform: {exc}") from None
+
+
+def array_parts(
+    npy_path: Path, cfg: RunConfig, kinds: tuple[str, ...] = ("inverter",)
+) -> tuple[RunParts, RunConfig, dict[str, Any] | None]:
+    """The parts that turn an encoded ``.npy`` back into audio (its sidecar's transform when it
+    has one), through the run builder; a sidecar made for another image shape is refused."""
+    from ssgan_core.generation import build_run_parts, check_recorded_shape
+
+    own, sidecar = array_config(npy_path, cfg)
+    where = sidecar["_path"] if sidecar is not None else None
+    try:
+        parts = build_run_parts(own, kinds=kinds)
+    except SsganError as exc:
+        raise InputError(f"{where}: {exc}") if where else exc from None
+    if sidecar is not None:
+        try:
+            check_recorded_shape(sidecar.get(BUILT_WITH), parts.context.image, where)  # type: ignore[arg-type]
+        except SsganError as exc:
+            raise InputError(str(exc)) from None
+    return parts, own, sidecar
 
 
 @handle_errors
@@ -90,7 +107,7 @@ def encode(
     set_: list[str] | None = SetOption,
     downmix: bool = typer.Option(False, "--downmix", help="Average files with more than 2 channels."),
 ) -> None:
-    """Encode audio into (N, 2, 256, 256) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
+    """Encode audio into (N, C, F, T) images plus a sidecar OUTPUT.json; unreadable files are skipped."""
     import torch  # here, not at the top: commands that need no torch start fast
 
     from ssgan_core.audio import find_audio_files, read_many
@@ -110,8 +127,9 @@ def encode(
     files = find_audio_files(paths)
     if not files:
         raise InputError(f"no audio files found in {', '.join(map(str, paths))}")
-    transform: Transform = registry("transform").create(cfg.transform.name, cfg.transform.options, spec)
-    transform.eval()
+    from ssgan_core.generation import build_run_parts, built_with
+
+    transform: Transform = build_run_parts(cfg, kinds=()).transform.eval()
 
     encoded: list[Path] = []
     skipped: list[tuple[Path, str]] = []
@@ -150,6 +168,7 @@ def encode(
         "layout": f"(item, channel, freq, time); {transform.layout}",
         "transform": {"name": cfg.transform.name, **cfg.transform.options},
         "audio": {"sample_rate": spec.sample_rate, "seconds": spec.seconds},
+        BUILT_WITH: built_with(cfg, transform.image_shape, kinds=("transform",)),
         "downmix": downmix,
         "sources": [str(p) for p in encoded],
         "skipped": [{"path": str(p), "reason": r} for p, r in skipped],

@@ -27,8 +27,8 @@ from ssgan_cli.common import (
     load_config,
     progress,
 )
-from ssgan_core.config import RunConfig, deep_merge, dump_config, validate_config
-from ssgan_core.errors import AudioError, CheckpointError, ConfigError, InputError
+from ssgan_core.config import RunConfig
+from ssgan_core.errors import AudioError, CheckpointError, InputError
 
 if TYPE_CHECKING:
     import torch
@@ -90,48 +90,32 @@ def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: 
     return ClipSet(label, root, "folder", torch.from_numpy(np.stack(clips)), spec.sample_rate, skipped)
 
 
-def _sidecar_config(path: Path, cfg: RunConfig) -> RunConfig:
-    """The config an ``.npy`` was encoded with: its ``ssgan encode`` sidecar if present, else ``cfg``.
-
-    The sidecar names the transform and audio spec; the inverter stays the config's.
-    """
-    from ssgan_cli.encode import load_sidecar
-
-    sidecar = load_sidecar(path)
-    if sidecar is None:
-        return cfg
-    update = {"transform": sidecar["transform"], "audio": sidecar["audio"]}
-    try:
-        return validate_config(deep_merge(dump_config(cfg), update))
-    except ConfigError as exc:
-        raise InputError(f"{path}: its sidecar does not describe a usable transform: {exc}") from None
-
-
 def load_encoded(
     label: str, path: Path, cfg: RunConfig, limit: int | None, device: torch.device, bar: Progress
 ) -> ClipSet:
-    """Decode and invert an ``.npy`` of images ``(N, 2, 256, 256)`` in ``[-1, 1]``."""
+    """Decode and invert an ``.npy`` of images ``(N, C, F, T)`` in ``[-1, 1]`` (the shape its
+    sidecar's transform, else the config's, makes)."""
     import torch
 
-    from ssgan_core.generation import build_part, render_audio
+    from ssgan_cli.encode import array_parts
+    from ssgan_core.generation import render_audio
     from ssgan_core.image_arrays import load_image_array
 
-    images, _ = load_image_array(path)
+    parts, own, _ = array_parts(path, cfg)
+    images, _ = load_image_array(path, parts.context.image)  # type: ignore[arg-type]
     if limit:
         images = images[:limit]
     if len(images) < 2:
         raise InputError(f"{label}: {path} holds {len(images)} image; at least 2 are needed")
-    own = _sidecar_config(path, cfg)
-    spec = own.audio.spec()
-    transform = build_part("transform", own.transform, spec).to(device).eval()
-    inverter = build_part("inverter", own.inverter, spec).to(device).eval()
+    transform = parts.transform.to(device).eval()
+    inverter = parts.inverter.to(device).eval()  # type: ignore[union-attr]
     tensor = torch.from_numpy(images)
     task = bar.add_task(f"inverting {label}", total=len(tensor), status="")
-    parts = []
+    chunks = []
     for chunk in tensor.split(64):
-        parts.append(render_audio(chunk, transform, inverter, device=device))
+        chunks.append(render_audio(chunk, transform, inverter, device=device))
         bar.advance(task, len(chunk))
-    return ClipSet(label, path, "npy", torch.cat(parts), spec.sample_rate)
+    return ClipSet(label, path, "npy", torch.cat(chunks), own.audio.spec().sample_rate)
 
 
 def generate_set(model: Any, n: int, seed: int, bar: Progress) -> ClipSet:
@@ -197,7 +181,7 @@ def evaluate(
 ) -> None:
     """Compare generated one-shots with real ones: FD, KID, NDB/JSD, diversity, precision/recall."""
     from ssgan_core.device import resolve_device
-    from ssgan_core.generation import build_part
+    from ssgan_core.generation import build_run_parts
     from ssgan_core.metrics import evaluate_sets
 
     from_run = generated.exists() and _is_run(generated)
@@ -228,8 +212,9 @@ def evaluate(
         spec = cfg.audio.spec()
         transform = inverter = None
         if roundtrip and ref.audio.shape[-1] == spec.num_samples and ref.sample_rate == spec.sample_rate:
-            transform = build_part("transform", cfg.transform, spec).to(dev).eval()
-            inverter = build_part("inverter", cfg.inverter, spec).to(dev).eval()
+            parts = build_run_parts(cfg, kinds=("inverter",))
+            transform = parts.transform.to(dev).eval()
+            inverter = parts.inverter.to(dev).eval()  # type: ignore[union-attr]
         elif roundtrip:
             err_console.print(
                 f"[yellow]round trip skipped:[/] reference clips ({ref.audio.shape[-1]} samples at "

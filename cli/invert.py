@@ -1,18 +1,21 @@
 """``ssgan invert``: image ``.npy`` -> audio files, through the transform's decode and the inverter.
 
-Accepted arrays: ``(2, 256, 256)`` (one stereo item), ``(256, 256)`` (mono, used for
-both channels) and ``(N, 2, 256, 256)`` (``out.wav`` becomes ``out_000.wav`` ...).
+Accepted arrays, with ``(C, F, T)`` the transform's image shape (``(2, 256, 256)`` for
+``stft-db``): ``(C, F, T)`` (one item), ``(F, T)`` (one mono image, used for every
+channel) and ``(N, C, F, T)`` (``out.wav`` becomes ``out_000.wav`` ...).
 ``-o`` names a file (``.wav`` or ``.flac``) or a folder (no suffix, or an existing
 folder): ``-o DIR/`` writes ``DIR/<array name>_000.wav`` ..., one WAV per item, as
 ``ssgan generate -o DIR`` does.
 The transform comes from the array's sidecar (``<name>.npy.json``, written by
 ``ssgan encode``) when there is one, else from the preset/config; the inverter
-always comes from the config.
+always comes from the config, and runs only when the decoded spectrogram has no phase
+(``mag-if`` images carry it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -27,9 +30,11 @@ from ssgan_cli.common import (
     load_config,
     progress,
 )
-from ssgan_cli.encode import load_sidecar, transform_from_sidecar
+from ssgan_cli.encode import array_parts
 from ssgan_core.errors import InputError
-from ssgan_core.plugins import registry
+
+if TYPE_CHECKING:
+    from ssgan_core.config import PartConfig
 
 BATCH = 64
 """Items decoded and inverted per call."""
@@ -37,7 +42,10 @@ BATCH = 64
 
 @handle_errors
 def invert(
-    spectrogram: Path = typer.Argument(..., help="Image .npy: (2,256,256), (256,256) or (N,2,256,256)."),
+    spectrogram: Path = typer.Argument(
+        ...,
+        help="Image .npy: (C,F,T), (F,T) or (N,C,F,T); (C,F,T) is the transform's image, e.g. (2,256,256).",
+    ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="out.wav / out.flac (N items: out_000.wav, ...) or a folder DIR/."
     ),
@@ -57,39 +65,37 @@ def invert(
     from ssgan_core.audio import WRITE_FORMATS, AudioWriter
     from ssgan_core.device import resolve_device
     from ssgan_core.files import check_output_file, ensure_folder
+    from ssgan_core.generation import render_audio
     from ssgan_core.image_arrays import load_image_array
     from ssgan_core.png import save_spectrogram_png
 
     if output.suffix.lower() not in WRITE_FORMATS and output.suffix and not output.is_dir():
         raise InputError(f"--output {output}: must end in {' or '.join(WRITE_FORMATS)}, or be a folder")
-    images, batched = load_image_array(spectrogram)
     if output.suffix.lower() in WRITE_FORMATS:
         check_output_file(output, "--output file")
     else:
         ensure_folder(output, "--output folder")
     cfg = load_config(preset, config, set_)
-    inverter_options = dict(cfg.inverter.options)
     if iterations is not None:
         if iterations < 0:
             raise InputError(f"--iterations must be 0 or more (got {iterations})")
-        inverter_options["iterations"] = iterations
-    sidecar = load_sidecar(spectrogram)
+        cfg = cfg.model_copy(update={"inverter": _with_iterations(cfg.inverter, iterations)})
+    parts, own, sidecar = array_parts(spectrogram, cfg)
     if sidecar is not None:
-        transform, spec = transform_from_sidecar(sidecar)
         console.print(f"transform from sidecar: {sidecar['transform']['name']}", highlight=False)
     else:
-        spec = cfg.audio.spec()
-        transform = registry("transform").create(cfg.transform.name, cfg.transform.options, spec)
         err_console.print(
             f"note: {spectrogram} has no sidecar ({spectrogram.name}.json); decoding it with transform "
             f"{cfg.transform.name!r} from the {'preset/config' if preset or config or set_ else 'defaults'}",
             highlight=False,
             soft_wrap=True,
         )
-    inverter = registry("inverter").create(cfg.inverter.name, inverter_options, spec)
+    images, batched = load_image_array(spectrogram, parts.context.image)  # type: ignore[arg-type]
+    spec = own.audio.spec()
+    transform, inverter = parts.transform, parts.inverter
     dev = resolve_device(device, what="--device")
     transform.to(dev).eval()
-    inverter.to(dev).eval()
+    inverter.to(dev).eval()  # type: ignore[union-attr]
 
     paths = _output_paths(output, len(images), batched, spectrogram.stem)
     clipped = 0
@@ -97,9 +103,8 @@ def invert(
     with progress() as bar, writer:
         task = bar.add_task("inverting", total=len(images), status="")
         for start in range(0, len(images), BATCH):
-            chunk = torch.from_numpy(images[start : start + BATCH]).to(dev)
-            with torch.no_grad():
-                audio = inverter(transform.decode(chunk), transform.stft_spec).float().cpu().numpy()
+            chunk = torch.from_numpy(images[start : start + BATCH])
+            audio = render_audio(chunk, transform, inverter, device=dev, batch_size=BATCH).numpy()
             peaks = np.abs(audio).max(axis=(1, 2))
             if normalize:
                 audio *= (10 ** (-1 / 20) / np.maximum(peaks, 1e-9))[:, None, None]
@@ -118,6 +123,13 @@ def invert(
         )
     where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1].name}"
     console.print(f"wrote {len(paths)} file(s): {where}", highlight=False)
+
+
+def _with_iterations(section: PartConfig, iterations: int) -> PartConfig:
+    """The inverter section with ``iterations`` overridden (``--iterations``)."""
+    from ssgan_core.config import PartConfig
+
+    return PartConfig(name=section.name, **{**section.options, "iterations": iterations})
 
 
 def _output_paths(output: Path, count: int, batched: bool, stem: str) -> list[Path]:

@@ -17,19 +17,23 @@ from ssgan_core.registry import NoOptions
 
 if TYPE_CHECKING:
     from ssgan_core.interfaces import (
-        CHANNELS,
-        IMAGE_SIZE,
+        AUDIO_CHANNELS,
+        PAPER_IMAGE_SHAPE,
         AudioSpec,
+        BuildContext,
         Clip,
         Critic,
         DatasetSource,
         Generator,
+        ImageShape,
         Inverter,
         LossContext,
         LossTerm,
         SkippedItem,
+        Spectrogram,
         StftSpec,
         Transform,
+        image_shape_of,
     )
 
 hookimpl = pluggy.HookimplMarker("ssgan")
@@ -42,21 +46,31 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _FROM_INTERFACES = frozenset(
     {
-        "CHANNELS",
-        "IMAGE_SIZE",
+        "AUDIO_CHANNELS",
+        "PAPER_IMAGE_SHAPE",
         "AudioSpec",
+        "BuildContext",
         "Clip",
         "Critic",
         "DatasetSource",
         "Generator",
+        "ImageShape",
         "Inverter",
         "LossContext",
         "LossTerm",
         "SkippedItem",
+        "Spectrogram",
         "StftSpec",
         "Transform",
+        "image_shape_of",
     }
 )
+_DEPRECATED = {
+    "IMAGE_SIZE": ("freq", "context.image.freq"),
+    "CHANNELS": ("channels", "context.image.channels"),
+}
+"""Names from before the image shape belonged to the transform (docs/plugins.md, migration):
+they still resolve, to the paper's shape, with a warning saying what replaces them."""
 
 
 def __getattr__(name: str) -> Any:
@@ -65,20 +79,35 @@ def __getattr__(name: str) -> Any:
         from ssgan_core import interfaces
 
         return getattr(interfaces, name)
+    if name in _DEPRECATED:
+        import warnings
+
+        from ssgan_core.interfaces import PAPER_IMAGE_SHAPE
+
+        field, instead = _DEPRECATED[name]
+        warnings.warn(
+            f"ssgan_core.{name} is the paper's image only; size parts from {instead} "
+            "(the BuildContext a factory receives); see docs/plugins.md, 'Migrating'",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(PAPER_IMAGE_SHAPE, field)
     raise AttributeError(f"module 'ssgan_core' has no attribute {name!r}")
 
 
 __all__ = [
-    "CHANNELS",
-    "IMAGE_SIZE",
+    "AUDIO_CHANNELS",
+    "PAPER_IMAGE_SHAPE",
     "AudioError",
     "AudioSpec",
+    "BuildContext",
     "CheckpointError",
     "Clip",
     "ConfigError",
     "Critic",
     "DatasetSource",
     "Generator",
+    "ImageShape",
     "InputError",
     "Inverter",
     "LossContext",
@@ -87,10 +116,12 @@ __all__ = [
     "NoOptions",
     "RunConfig",
     "SkippedItem",
+    "Spectrogram",
     "SsganError",
     "StftSpec",
     "Transform",
     "__version__",
     "hookimpl",
+    "image_shape_of",
     "resolve_config",
 ]

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from ssgan_core.errors import AudioError, AudioWarning, OutputError
 from ssgan_core.files import write_bytes
-from ssgan_core.interfaces import CHANNELS, AudioSpec
+from ssgan_core.interfaces import AUDIO_CHANNELS, AudioSpec
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc"})
 """Suffixes (lower case) that folder scans treat as audio."""
@@ -111,7 +111,7 @@ def read_audio(path: str | Path, spec: AudioSpec, *, downmix: bool = False) -> n
         raise AudioError(path, "contains no audio frames")
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or infinite samples")
-    if channels > CHANNELS:
+    if channels > AUDIO_CHANNELS:
         if not downmix:
             raise AudioError(
                 path,
@@ -120,7 +120,7 @@ def read_audio(path: str | Path, spec: AudioSpec, *, downmix: bool = False) -> n
         data = data.mean(axis=1, keepdims=True)
     if rate != spec.sample_rate:
         data = resample(data, rate, spec.sample_rate, axis=0)
-    stereo = np.repeat(data.T, CHANNELS, axis=0) if data.shape[1] == 1 else data.T
+    stereo = np.repeat(data.T, AUDIO_CHANNELS, axis=0) if data.shape[1] == 1 else data.T
     return fit_length(stereo, spec.num_samples)
 
 

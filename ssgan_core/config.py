@@ -387,13 +387,19 @@ def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
+BUILT_WITH = "built_with"
+"""Key of the record ``config.json`` (and checkpoints, sidecars) keep of what built a run:
+image shape, part packages and versions. Informational: a config read back ignores it."""
+
+
 def validate_config(data: Mapping[str, Any], host: Any = None) -> RunConfig:
     """Validate a raw dict into a :class:`RunConfig`, plugin options included.
 
-    Plugin options are filled with their defaults so the saved config is complete.
+    Plugin options are filled with their defaults so the saved config is complete. A
+    ``built_with`` record (``config.json`` of a run) is dropped: it describes, not configures.
     """
     try:
-        cfg = RunConfig.model_validate(dict(data))
+        cfg = RunConfig.model_validate({k: v for k, v in data.items() if k != BUILT_WITH})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     if host is None:

@@ -1,10 +1,10 @@
 """Training data: the folder source, encoding clips to images with a disk cache, the split.
 
 Clips from a dataset source are encoded once with the run's transform and cached as
-``<key>.npy`` (float32 ``(N, 2, freq, time)``) plus ``<key>.json`` (names, skipped
-inputs). The key hashes the source's fingerprint (for folders: every file's bytes),
-the transform's name, options and package version, and the audio spec, so a changed
-file or setting re-encodes and anything else reuses the cache.
+``<key>.npy`` (float32 ``(N, C, freq, time)``, the transform's image shape) plus
+``<key>.json`` (names, skipped inputs). The key hashes the source's fingerprint (for
+folders: every file's bytes), the transform's name, options and package version, and
+the audio spec, so a changed file or setting re-encodes and anything else reuses the cache.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ssgan_core.config import AugmentConfig, FolderOptions, RunConfig
 from ssgan_core.errors import AudioError, InputError, OutputError
 from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
 from ssgan_core.image_arrays import NpyStream
-from ssgan_core.interfaces import AudioSpec, Clip, DatasetSource, SkippedItem, Transform
+from ssgan_core.interfaces import AUDIO_CHANNELS, AudioSpec, Clip, DatasetSource, SkippedItem, Transform
 
 CACHE_FORMAT = 3
 """3: rows written as encoded (fixed 128-byte header), groups and augmented flags in the JSON."""
@@ -137,7 +137,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class ImageStore:
-    """Encoded images ``(N, 2, freq, time)`` in a float16 ``.npy`` file, read a batch at a time.
+    """Encoded images ``(N, C, freq, time)`` in a float16 ``.npy`` file, read a batch at a time.
 
     Training asks for a batch of rows (:meth:`take`); each row is read from the file with
     one ``readinto`` into the batch's own buffer. Nothing is memory-mapped and nothing is
@@ -163,7 +163,7 @@ class ImageStore:
             )
             shape, fortran, dtype = read_header(fh)
             if fortran or np.dtype(dtype) != STORED_DTYPE or len(shape) != 4:
-                raise ValueError(f"{path}: not a C-order float16 (N, 2, F, T) array")
+                raise ValueError(f"{path}: not a C-order float16 (N, C, F, T) array")
             store = cls(fh, fh.tell(), shape)
             if os.fstat(fh.fileno()).st_size != store._offset + store.shape[0] * store.row_bytes:
                 raise ValueError(f"{path}: file size does not match its header")
@@ -204,7 +204,7 @@ class ImageStore:
 
 @dataclass
 class EncodedDataset:
-    """Encoded images ``(N, 2, freq, time)`` in an :class:`ImageStore`, and what each one is.
+    """Encoded images ``(N, C, freq, time)`` in an :class:`ImageStore`, and what each one is.
 
     Images are float16 (``STORED_DTYPE``): they lie in ``[-1, 1]``, where float16 keeps
     about 0.03 dB of the default 100 dB range, and the cache is half the size.
@@ -370,10 +370,10 @@ def encode_clips(
 
 def _stack_clips(batch: list[Clip], audio: AudioSpec) -> Tensor:
     for clip in batch:
-        if clip.audio.shape != (2, audio.num_samples):
+        if clip.audio.shape != (AUDIO_CHANNELS, audio.num_samples):
             raise InputError(
                 f"dataset clip {clip.name}: shape {tuple(clip.audio.shape)}, "
-                f"expected (2, {audio.num_samples})"
+                f"expected ({AUDIO_CHANNELS}, {audio.num_samples})"
             )
     return torch.from_numpy(np.stack([c.audio for c in batch]))
 
@@ -469,13 +469,13 @@ def load_dataset(
     progress: ProgressFn | None = None,
 ) -> EncodedDataset:
     """The run's dataset (and augmented copies) encoded with its transform, from the cache when unchanged."""
-    from ssgan_core.generation import build_part
+    from ssgan_core.generation import build_part, build_run_parts
     from ssgan_core.plugins import get_host
 
     host = host or get_host()
     audio = cfg.audio.spec()
     source = build_part("dataset", cfg.data.source, audio, host)
-    transform = build_part("transform", cfg.transform, audio, host)
+    transform = build_run_parts(cfg, host, kinds=()).transform
     section = cfg.data.source
     augment = cfg.data.augment if cfg.data.augment.copies > 0 else None
     key = cache_key(

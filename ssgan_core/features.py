@@ -22,6 +22,7 @@ from rich.progress import Progress
 from torch import Tensor
 
 from ssgan_core.errors import InputError
+from ssgan_core.interfaces import AUDIO_CHANNELS
 
 N_MELS = 32
 MEL_FMIN = 20.0
@@ -141,7 +142,7 @@ def feature_resolution(names: Sequence[str]) -> np.ndarray:
 def _as_batch(audio: np.ndarray | Tensor) -> Tensor:
     """Check and convert to a float32 ``(B, 2, samples)`` tensor (mono is duplicated)."""
     x = torch.as_tensor(audio)
-    if x.ndim != 3 or x.shape[1] not in (1, 2):
+    if x.ndim != 3 or x.shape[1] not in (1, AUDIO_CHANNELS):
         raise InputError(f"audio must have shape (batch, 2, samples); got {tuple(x.shape)}")
     if x.shape[-1] < 64:
         raise InputError(f"clips are too short for features: {x.shape[-1]} samples")
@@ -151,7 +152,7 @@ def _as_batch(audio: np.ndarray | Tensor) -> Tensor:
     bad = (~torch.isfinite(x)).flatten(1).any(dim=1)
     if bad.any():
         raise InputError(f"{int(bad.sum())} of {x.shape[0]} clips contain NaN or infinite samples")
-    return x.expand(-1, 2, -1) if x.shape[1] == 1 else x
+    return x.expand(-1, AUDIO_CHANNELS, -1) if x.shape[1] == 1 else x
 
 
 def _stft(x: Tensor, n_fft: int, hop: int, win: int) -> Tensor:

@@ -10,10 +10,12 @@ Each ``register_*`` hook receives a ``register`` callback. Call it once per part
 
     register(name, factory, options=MyOptions, description="one line")
 
-``factory(options, audio)`` receives an instance of ``options`` (a pydantic model,
-validated from the run config) and the run's ``ssgan_core.AudioSpec``, and returns
-the part. ``options`` defaults to a model with no fields. Names are global per kind;
-use a prefix of your own (``myorg-``) to avoid clashes.
+``factory(options, context)`` receives an instance of ``options`` (a pydantic model,
+validated from the run config) and the run's ``ssgan_core.BuildContext`` (an
+``AudioSpec`` whose ``image`` is the transform's ``ImageShape``, for generators and
+critics to size themselves from), and returns the part. ``options`` defaults to a
+model with no fields. Names are global per kind; use a prefix of your own (``myorg-``)
+to avoid clashes.
 
 ``factory`` may also be a ``"package.module:function"`` path, imported when the part is
 first built. With the options model in a module that does not import torch, loading the
@@ -37,7 +39,8 @@ Register = Callable[..., None]
 
 @hookspec
 def register_transforms(register: Register) -> None:
-    """Register audio <-> image transforms (``ssgan_core.Transform``).
+    """Register audio <-> image transforms (``ssgan_core.Transform``); each declares its
+    ``image_shape`` and decodes to a ``Spectrogram``.
 
     Called once when the plugin manager starts.
     """
@@ -45,12 +48,12 @@ def register_transforms(register: Register) -> None:
 
 @hookspec
 def register_generators(register: Register) -> None:
-    """Register generators (``ssgan_core.Generator``): latent -> image."""
+    """Register generators (``ssgan_core.Generator``): latent -> image of ``context.image``."""
 
 
 @hookspec
 def register_critics(register: Register) -> None:
-    """Register critics (``ssgan_core.Critic``): image -> score and named features."""
+    """Register critics (``ssgan_core.Critic``): image of ``context.image`` -> score and features."""
 
 
 @hookspec

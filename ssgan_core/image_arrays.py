@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from ssgan_core.errors import InputError
-from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE
 
 RANGE_TOLERANCE = 1e-3
 """Values up to this far outside ``[-1, 1]`` are clipped (rounding); further is an error."""
 
 
-def load_image_array(path: Path) -> tuple[np.ndarray, bool]:
-    """Read and check an image array; returns ``(N, 2, 256, 256)`` float32 and whether it was batched."""
+def load_image_array(path: Path, shape: Sequence[int]) -> tuple[np.ndarray, bool]:
+    """Read and check an image array against the transform's image ``shape`` ``(C, F, T)``.
+
+    Accepts ``(C, F, T)`` (one item), ``(F, T)`` (one mono image, used for every channel)
+    and ``(N, C, F, T)``. Returns ``(N, C, F, T)`` float32 and whether it was batched.
+    """
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -28,7 +32,8 @@ def load_image_array(path: Path) -> tuple[np.ndarray, bool]:
         raise InputError(f"{path}: not a readable .npy array ({exc})") from None
     if not isinstance(data, np.ndarray):
         raise InputError(f"{path}: holds several arrays (.npz); pass a single .npy array")
-    image, item = (IMAGE_SIZE, IMAGE_SIZE), (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    item = tuple(int(n) for n in shape)
+    image = item[1:]
     if data.shape == image:
         batch, batched = np.broadcast_to(data, (1, *item)).copy(), False
     elif data.shape == item:
@@ -36,8 +41,10 @@ def load_image_array(path: Path) -> tuple[np.ndarray, bool]:
     elif data.ndim == 4 and data.shape[1:] == item and data.shape[0] > 0:
         batch, batched = data, True
     else:
+        c, f, t = item
         raise InputError(
-            f"{path}: array has shape {data.shape}; expected (2, 256, 256), (256, 256) or (N, 2, 256, 256)"
+            f"{path}: array has shape {data.shape}; the transform makes images of {item}, so expected "
+            f"({c}, {f}, {t}), ({f}, {t}) or (N, {c}, {f}, {t})"
         )
     if not np.issubdtype(data.dtype, np.floating):
         raise InputError(f"{path}: array has dtype {data.dtype}; expected float16, float32 or float64")

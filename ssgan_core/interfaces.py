@@ -1,13 +1,19 @@
 """The six kinds of part a run is assembled from, and the shapes they exchange.
 
 Every tensor follows one layout: ``(batch, channel, freq, time)`` for images and
-magnitudes, ``(batch, channel, samples)`` for audio, with ``channel == 2`` (left,
-right). Images live in ``[-1, 1]``. A plugin implements one of these protocols and
-registers a factory for it (see ``ssgan_core.hookspecs``).
+magnitudes, ``(batch, channel, samples)`` for audio. Audio is stereo
+(``AUDIO_CHANNELS``); an image's shape ``(channels, freq, time)`` is whatever the
+run's transform declares (:attr:`Transform.image_shape`), e.g. ``(2, 256, 256)`` for
+the paper's ``stft-db`` or ``(4, 128, 128)`` for a magnitude + phase image. Images live
+in ``[-1, 1]``. A plugin implements one of these protocols and registers a factory for
+it (see ``ssgan_core.hookspecs``).
 
-Every factory is called the same way: ``factory(options, audio)`` where ``options``
+Every factory is called the same way: ``factory(options, context)`` where ``options``
 is an instance of the pydantic model the plugin registered (already validated) and
-``audio`` is the run's :class:`AudioSpec`. Most parts ignore ``audio``.
+``context`` is the run's :class:`BuildContext`: an :class:`AudioSpec` (so factories
+written for ``factory(options, audio)`` keep working) that also carries the image
+shape the transform declared. Generators and critics size themselves from
+``context.image``; most other parts ignore the context.
 """
 
 from __future__ import annotations
@@ -15,15 +21,31 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-IMAGE_SIZE = 256
-"""Images are ``IMAGE_SIZE x IMAGE_SIZE`` (frequency x time) per channel, as in the paper."""
-CHANNELS = 2
+AUDIO_CHANNELS = 2
+"""ssgan's audio is stereo: every clip is ``(2, samples)`` (left, right)."""
+
+
+class ImageShape(NamedTuple):
+    """The shape of one image, ``(channels, freq, time)``: a property of the transform."""
+
+    channels: int
+    freq: int
+    time: int
+
+    def describe(self) -> str:
+        return f"({self.channels}, {self.freq}, {self.time})"
+
+
+PAPER_IMAGE_SHAPE = ImageShape(2, 256, 256)
+"""The paper's image (stereo, 256 bins x 256 frames). The documented default for a
+context built from a bare :class:`AudioSpec` (old callers) and for sidecars and
+checkpoints written before the image shape was recorded."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,34 @@ class AudioSpec:
     @property
     def num_samples(self) -> int:
         return int(self.seconds * self.sample_rate)
+
+
+@dataclass(frozen=True)
+class BuildContext(AudioSpec):
+    """What a factory may size its part from: the run's audio and the transform's image.
+
+    A subclass of :class:`AudioSpec`, so factories that read ``audio.num_samples`` work
+    unchanged. ``image`` is the transform's :attr:`Transform.image_shape`; it is ``None``
+    while the transform itself (and the dataset) is being built.
+    """
+
+    image: ImageShape | None = None
+
+    @classmethod
+    def of(cls, audio: AudioSpec, image: ImageShape | None = None) -> BuildContext:
+        return cls(audio.sample_rate, audio.seconds, image)
+
+    @property
+    def audio(self) -> AudioSpec:
+        """The bare audio spec (equal to the ones built without a context)."""
+        return AudioSpec(self.sample_rate, self.seconds)
+
+
+def image_shape_of(context: AudioSpec) -> ImageShape:
+    """The image shape a generator or critic must serve; a bare :class:`AudioSpec` (a
+    caller from before the context existed) means the paper's shape."""
+    image = getattr(context, "image", None)
+    return ImageShape(*image) if image is not None else PAPER_IMAGE_SHAPE
 
 
 @dataclass(frozen=True)
@@ -59,6 +109,10 @@ class StftSpec:
 
         For measuring (round trips, spectral convergence); frames are not cut.
         """
+        return self.stft(audio).abs()
+
+    def stft(self, audio: Tensor) -> Tensor:
+        """Complex STFT of ``(B, C, samples)`` audio with this spec: ``(B, C, bins, frames)``."""
         b, c, n = audio.shape
         stft = torch.stft(
             audio.reshape(b * c, n),
@@ -69,18 +123,52 @@ class StftSpec:
             center=self.center,
             return_complex=True,
         )
-        return stft.abs().reshape(b, c, *stft.shape[-2:])
+        return stft.reshape(b, c, *stft.shape[-2:])
+
+
+@dataclass
+class Spectrogram:
+    """What :meth:`Transform.decode` yields: a linear magnitude, its phase when the image
+    carried one, and the STFT both belong to.
+
+    ``magnitude`` is ``(B, C, n_fft // 2 + 1, frames)``; ``phase`` (radians, same shape)
+    is ``None`` for representations that keep only magnitude, and then an
+    :class:`Inverter` estimates it. With a phase, audio is one inverse STFT away.
+    """
+
+    magnitude: Tensor
+    spec: StftSpec
+    phase: Tensor | None = None
+
+    def istft(self) -> Tensor:
+        """Audio ``(B, C, spec.length)`` from magnitude and phase (which must be present)."""
+        if self.phase is None:
+            raise ValueError("this spectrogram has no phase; invert its magnitude with an Inverter")
+        b, c = self.magnitude.shape[:2]
+        complex_ = torch.polar(self.magnitude.float(), self.phase.float())
+        spec = self.spec
+        audio = torch.istft(
+            complex_.reshape(b * c, *complex_.shape[-2:]),
+            spec.n_fft,
+            spec.hop_length,
+            spec.win_length,
+            spec.window.to(complex_.device),
+            center=spec.center,
+            length=spec.length,
+        )
+        return audio.reshape(b, c, -1)
 
 
 class Transform(nn.Module, ABC):
-    """Stereo audio <-> image in ``[-1, 1]``.
+    """Stereo audio <-> image in ``[-1, 1]`` of the shape :attr:`image_shape` declares.
 
-    ``encode``: ``(B, 2, samples) -> (B, 2, 256, 256)``.
-    ``decode``: ``(B, 2, 256, 256) -> (B, 2, n_fft // 2 + 1, frames)`` linear magnitude
-    matching :attr:`stft_spec`, ready for any :class:`Inverter`. ``frames`` is the
-    number of STFT frames the inverter expects for ``audio.num_samples`` samples with
-    ``stft_spec``'s hop (the built-ins return 256: one per image column); an inverter
-    reads the count from the tensor, so any count consistent with ``stft_spec`` works.
+    ``encode``: ``(B, 2, samples) -> (B, C, F, T)`` with ``(C, F, T) = image_shape``.
+    ``decode``: ``(B, C, F, T) ->`` a :class:`Spectrogram`: the linear magnitude
+    ``(B, 2, n_fft // 2 + 1, frames)`` of :attr:`stft_spec`, with the phase when the
+    image carries one (then no inverter runs). Returning the bare magnitude tensor (the
+    contract before ``Spectrogram`` existed) still works: it is read as a magnitude
+    without phase. ``frames`` is the number of STFT frames for ``audio.num_samples``
+    samples with ``stft_spec``'s hop; inverters read the count from the tensor.
     """
 
     audio: AudioSpec
@@ -96,6 +184,21 @@ class Transform(nn.Module, ABC):
     spectrograms are usually drawn. ``None`` draws the whole ``[-1, 1]`` range."""
 
     @property
+    def image_shape(self) -> ImageShape:
+        """The image ``(channels, freq, time)`` that :meth:`encode` makes.
+
+        Override it (a constant, no work). The default encodes one silent clip to find
+        out, once, so transforms written before this property existed keep working.
+        """
+        cached = self.__dict__.get("_measured_image_shape")
+        if cached is None:
+            silence = torch.zeros(1, AUDIO_CHANNELS, self.audio.num_samples)
+            with torch.no_grad():
+                cached = ImageShape(*self.encode(silence.to(_device_of(self))).shape[1:])
+            self.__dict__["_measured_image_shape"] = cached
+        return cached  # type: ignore[no-any-return]
+
+    @property
     @abstractmethod
     def stft_spec(self) -> StftSpec:
         """The STFT that :meth:`decode`'s magnitude belongs to."""
@@ -104,14 +207,29 @@ class Transform(nn.Module, ABC):
     def encode(self, audio: Tensor) -> Tensor: ...
 
     @abstractmethod
-    def decode(self, image: Tensor) -> Tensor: ...
+    def decode(self, image: Tensor) -> Spectrogram | Tensor: ...
+
+    def spectrogram(self, image: Tensor) -> Spectrogram:
+        """:meth:`decode` as a :class:`Spectrogram`, whichever form the plugin returns."""
+        decoded = self.decode(image)
+        if isinstance(decoded, Spectrogram):
+            return decoded
+        return Spectrogram(decoded, self.stft_spec)
 
     def forward(self, audio: Tensor) -> Tensor:
         return self.encode(audio)
 
 
+def _device_of(module: nn.Module) -> torch.device:
+    tensor = next(iter(module.buffers()), None)
+    if tensor is None:
+        tensor = next(iter(module.parameters()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
 class Generator(nn.Module, ABC):
-    """Latent ``(B, latent_dim, 1, 1)`` -> image ``(B, 2, 256, 256)`` in ``[-1, 1]``."""
+    """Latent ``(B, latent_dim, 1, 1)`` -> image ``(B, C, F, T)`` in ``[-1, 1]``, where
+    ``(C, F, T)`` is ``context.image`` (the transform's :attr:`~Transform.image_shape`)."""
 
     latent_dim: int
 
@@ -131,7 +249,7 @@ class Generator(nn.Module, ABC):
 
 
 class Critic(nn.Module, ABC):
-    """Image ``(B, 2, 256, 256)`` -> score ``(B,)``, plus named features for matching.
+    """Image ``(B, C, F, T)`` (``context.image``) -> score ``(B,)``, plus named features.
 
     ``feature_layers`` names the intermediate activations that
     :meth:`forward_features` returns; feature-matching losses compare those.
@@ -212,7 +330,7 @@ class LossTerm:
 
 
 class Inverter(nn.Module, ABC):
-    """Linear magnitude ``(B, 2, freq, frames)`` -> waveform ``(B, 2, spec.length)``."""
+    """Linear magnitude ``(B, C, freq, frames)`` -> waveform ``(B, C, spec.length)``."""
 
     @abstractmethod
     def forward(self, magnitude: Tensor, spec: StftSpec) -> Tensor: ...

@@ -25,7 +25,8 @@ from torch import Tensor
 
 from ssgan_core.errors import InputError
 from ssgan_core.features import extract_features, feature_resolution
-from ssgan_core.interfaces import Inverter, Transform
+from ssgan_core.generation import spectrogram_audio
+from ssgan_core.interfaces import AUDIO_CHANNELS, Inverter, Transform
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -283,9 +284,10 @@ def inversion_round_trip(
     """
     x_all = torch.as_tensor(audio, dtype=torch.float32)
     length = transform.stft_spec.length
-    if x_all.ndim != 3 or x_all.shape[1] != 2 or x_all.shape[2] != length:
+    if x_all.ndim != 3 or x_all.shape[1] != AUDIO_CHANNELS or x_all.shape[2] != length:
         raise InputError(
-            f"round-trip audio must be (clips, 2, {length}) to match the transform; got {tuple(x_all.shape)}"
+            f"round-trip audio must be (clips, {AUDIO_CHANNELS}, {length}) to match the transform; "
+            f"got {tuple(x_all.shape)}"
         )
     task = progress.add_task("round trip", total=len(x_all), status="") if progress else None
     sc_t, sc_r, lsd = [], [], []
@@ -293,9 +295,9 @@ def inversion_round_trip(
         torch.manual_seed(seed)
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size].to(device)
-            decoded = transform.decode(transform.encode(x))
-            spec = transform.stft_spec
-            y = inverter(decoded, spec)
+            spectrogram = transform.spectrogram(transform.encode(x))
+            decoded, spec = spectrogram.magnitude, spectrogram.spec
+            y = spectrogram_audio(spectrogram, inverter)
             true, back = spec.magnitude(x), spec.magnitude(y)
             # A transform may keep fewer frames than the STFT gives (stft-db keeps 256 of 257).
             bins, frames = (min(t.shape[i] for t in (true, back, decoded)) for i in (2, 3))

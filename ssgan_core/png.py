@@ -1,8 +1,9 @@
 """Spectrogram pictures as PNG, with nothing but numpy, zlib and struct.
 
-:func:`save_spectrogram_png` draws images in ``[-1, 1]`` (``(2, F, T)`` or
-``(N, 2, F, T)``) as a grid: each item shows its left and right channel side by side,
-low frequencies at the bottom, coloured with a magma-like map.
+:func:`save_spectrogram_png` draws images in ``[-1, 1]`` (``(C, F, T)`` or
+``(N, C, F, T)``, any channel count) as a grid: each item shows its channels side by
+side (left | right for stereo magnitudes), low frequencies at the bottom, coloured with
+a magma-like map.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _MAGMA_ANCHORS = np.array(
     dtype=np.float64,
 )
 CHANNEL_GAP = 2
-"""Pixels between the left and right channel of one item."""
+"""Pixels between the channels of one item."""
 ITEM_GAP = 6
 """Pixels between items of the grid."""
 GAP_COLOUR = (40, 40, 40)
@@ -83,7 +84,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 
 def spectrogram_grid(images: Any, *, columns: int | None = None, span: float | None = None) -> np.ndarray:
-    """Images ``(2, F, T)`` or ``(N, 2, F, T)`` in ``[-1, 1]`` -> uint8 RGB grid ``(H, W, 3)``.
+    """Images ``(C, F, T)`` or ``(N, C, F, T)`` in ``[-1, 1]`` -> uint8 RGB grid ``(H, W, 3)``.
 
     ``columns`` defaults to a roughly square picture. ``span`` (image units, e.g. a
     transform's ``display_span``) draws each item from its loudest pixel, over both
@@ -95,11 +96,12 @@ def spectrogram_grid(images: Any, *, columns: int | None = None, span: float | N
     data = np.asarray(images, dtype=np.float32)
     if data.ndim == 3:
         data = data[None]
-    if data.ndim != 4 or data.shape[1] != 2 or 0 in data.shape:
-        raise InputError(f"spectrogram images have shape {data.shape}; expected (2, F, T) or (N, 2, F, T)")
-    n, _, freq, time = data.shape
+    if data.ndim != 4 or 0 in data.shape:
+        raise InputError(f"spectrogram images have shape {data.shape}; expected (C, F, T) or (N, C, F, T)")
+    n, channels, freq, time = data.shape
+    item_width = channels * time + (channels - 1) * CHANNEL_GAP
     if columns is None:
-        columns = max(1, round(math.sqrt(n * (freq + ITEM_GAP) / (2 * time + CHANNEL_GAP + ITEM_GAP))))
+        columns = max(1, round(math.sqrt(n * (freq + ITEM_GAP) / (item_width + ITEM_GAP))))
     columns = max(1, min(int(columns), n))
     rows = math.ceil(n / columns)
 
@@ -112,8 +114,9 @@ def spectrogram_grid(images: Any, *, columns: int | None = None, span: float | N
             raise InputError(f"span must be positive, got {span}")
         floor = data.max(axis=(1, 2, 3), keepdims=True) - span
         values = (data - floor) / span
-    gap = np.full((n, freq, CHANNEL_GAP), np.nan, np.float32)
-    items = np.concatenate([values[:, 0], gap, values[:, 1]], axis=2)  # (N, F, 2T + gap)
+    gapped = np.full((n, channels, freq, time + CHANNEL_GAP), np.nan, np.float32)
+    gapped[..., :time] = values  # each channel followed by a gap, then side by side
+    items = gapped.transpose(0, 2, 1, 3).reshape(n, freq, -1)[..., :item_width]  # (N, F, C T + gaps)
     cell_h, cell_w = freq + ITEM_GAP, items.shape[2] + ITEM_GAP
     cells = np.full((rows * columns, cell_h, cell_w), np.nan, np.float32)
     cells[:n, :freq, : items.shape[2]] = items

@@ -48,7 +48,9 @@ def test_version_and_help_do_not_import_torch() -> None:
 def test_lazy_core_exports_still_resolve() -> None:
     import ssgan_core
 
-    assert ssgan_core.StftSpec.__name__ == "StftSpec" and ssgan_core.IMAGE_SIZE == 256
+    assert ssgan_core.StftSpec.__name__ == "StftSpec" and ssgan_core.PAPER_IMAGE_SHAPE == (2, 256, 256)
+    with pytest.warns(DeprecationWarning, match="context.image"):  # old plugins keep importing
+        assert (ssgan_core.IMAGE_SIZE, ssgan_core.CHANNELS) == (256, 2)
     assert list(KINDS) == list(PART_KINDS)
 
 

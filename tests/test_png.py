@@ -51,9 +51,15 @@ def test_span_keeps_the_balance_between_channels() -> None:
     assert right_floor.astype(int).sum() > left_floor.astype(int).sum()  # right drawn louder
 
 
+def test_any_channel_count_draws_side_by_side() -> None:
+    """A 4-channel image (magnitude + phase per side) is four panels with three gaps."""
+    rgb = spectrogram_grid(np.zeros((1, 4, 8, 5)))
+    assert rgb.shape == (8, 4 * 5 + 3 * CHANNEL_GAP, 3)
+
+
 def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="expected"):
-        spectrogram_grid(np.zeros((3, 8, 8)))
+        spectrogram_grid(np.zeros((8, 8)))
     with pytest.raises(InputError, match="span"):
         spectrogram_grid(_item(-1, 1), span=0.0)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ssgan_core.checkpoint import load_checkpoint, new_payload, save_checkpoint
-from ssgan_core.config import dump_config
+from ssgan_core.config import dump_config, validate_config
 from ssgan_core.errors import CheckpointError, InputError
 from ssgan_core.generation import generate, load_generation_model
 from ssgan_core.training import EarlyStopping, Reporter, Trainer, TrainingDiverged
@@ -56,7 +56,12 @@ def test_fit_writes_the_run_directory(tmp_path, host):
     result = Trainer.start(cfg, tmp_path / "run", host=host).fit()
     run = tmp_path / "run"
     assert result.status == "finished" and result.epochs == 2 and result.step == 8
-    assert json.loads((run / "config.json").read_text()) == dump_config(cfg)
+    saved = json.loads((run / "config.json").read_text())
+    built = saved.pop("built_with")
+    assert saved == dump_config(cfg) and validate_config(saved, host) == cfg
+    assert built["image_shape"] == [2, 32, 32]  # the tiny transform's, measured by encoding silence
+    assert built["parts"]["generator"] == {"name": "tiny-gen", "package": "tests", "version": "test"}
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["built_with"] == built
     assert (run / "checkpoints" / "config.json").exists()
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2]

@@ -48,14 +48,20 @@ from ssgan_core.checkpoint import (
     new_payload,
     save_checkpoint,
 )
-from ssgan_core.config import RunConfig, dump_config, validate_config
+from ssgan_core.config import BUILT_WITH, RunConfig, dump_config, validate_config
 from ssgan_core.data import load_dataset, split_indices
 from ssgan_core.device import resolve_device
 from ssgan_core.errors import CheckpointError, ConfigError, InputError, SsganError
 from ssgan_core.files import ensure_folder, is_temp_name, remove_leftovers, write_text
-from ssgan_core.generation import build_losses, build_part, render_audio
+from ssgan_core.generation import (
+    build_losses,
+    build_run_parts,
+    built_with,
+    render_audio,
+    warn_version_changes,
+)
 from ssgan_core.health import image_stats
-from ssgan_core.interfaces import Critic, Generator
+from ssgan_core.interfaces import AUDIO_CHANNELS, Critic, Generator
 from ssgan_core.training.callbacks import (
     METRICS_FILE,
     PREVIEW_DIR,
@@ -213,10 +219,12 @@ class Trainer:
         self.batch_size = per_rank_batch(cfg, self.world)
 
         seed_everything(cfg.seed)
-        self.transform = build_part("transform", cfg.transform, self.audio, host).to(self.device)
-        self.generator: Generator = build_part("generator", cfg.generator, self.audio, host).to(self.device)
-        self.critic: Critic = build_part("critic", cfg.critic, self.audio, host).to(self.device)
-        self.inverter = build_part("inverter", cfg.inverter, self.audio, host).to(self.device)
+        parts = build_run_parts(cfg, host)
+        self.image_shape = parts.context.image
+        self.transform = parts.transform.to(self.device)
+        self.generator: Generator = parts.generator.to(self.device)  # type: ignore[union-attr]
+        self.critic: Critic = parts.critic.to(self.device)  # type: ignore[union-attr]
+        self.inverter = parts.inverter.to(self.device)  # type: ignore[union-attr]
         terms, weights = build_losses(cfg, host)
         for term in terms.values():
             if isinstance(term, torch.nn.Module):
@@ -334,7 +342,7 @@ class Trainer:
             trainer.start_generator_at_data()  # every rank alike: the same images, the same sum
         if world.is_main:
             ensure_folder(run_dir / CHECKPOINT_DIR, "run directory")
-            text = json.dumps(dump_config(cfg), indent=2)
+            text = json.dumps({**dump_config(cfg), BUILT_WITH: trainer.built_with()}, indent=2)
             write_text(run_dir / CONFIG_FILE, text)
             write_text(run_dir / CHECKPOINT_DIR / CONFIG_FILE, text)
         return trainer
@@ -375,6 +383,7 @@ class Trainer:
             cfg = validate_config(payload["config"], host)
         except ConfigError as exc:
             raise CheckpointError(f"{path}: its saved config no longer validates: {exc}") from None
+        warn_version_changes(payload.get(BUILT_WITH), str(path), host)
         trainer = cls(cfg, run_dir, host=host, device=device, reporter=reporter)
         if trainer.world.is_main:
             for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / PREVIEW_DIR):
@@ -417,7 +426,7 @@ class Trainer:
     def start_generator_at_data(self) -> None:
         """Hand the generator the training images' mean (:meth:`Generator.start_from_data`)."""
         total = torch.zeros((), device=self.device)
-        for chunk in self.train_idx.split(256):
+        for chunk in self.train_idx.split(256):  # images per read: not an image size
             total = total + self.images_at(chunk).sum(0)
         self.generator.start_from_data(total / len(self.train_idx))
         if self.ema is not None:
@@ -425,10 +434,14 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
 
+    def built_with(self) -> dict[str, Any]:
+        """The image shape and each part's package and version, for checkpoints and config.json."""
+        return built_with(self.cfg, self.image_shape, self.host)  # type: ignore[arg-type]
+
     def state_dict(self) -> dict[str, Any]:
         """A checkpoint payload of everything needed to continue exactly (a collective under torchrun)."""
         entries = self.state.state_dict()
-        return new_payload(dump_config(self.cfg), **entries)
+        return new_payload(dump_config(self.cfg), **entries, built_with=self.built_with())
 
     def load_state(self, payload: dict[str, Any], path: Path | str = "checkpoint") -> None:
         try:
@@ -527,7 +540,7 @@ class Trainer:
             reference = reference[pick[:FD_REFERENCE_CLIPS].to(reference.device)].sort().values
         self.reporter.phase("rendering validation audio")
         chunk = 16 * self.cfg.training.batch_size  # whole batches: the inverter draws as in one call
-        self.val_audio = torch.empty(len(reference), 2, self.audio.num_samples)  # filled in place
+        self.val_audio = torch.empty(len(reference), AUDIO_CHANNELS, self.audio.num_samples)  # filled below
         with self.side_rng():
             for begin in range(0, len(reference), chunk):
                 images = self.images_at(reference[begin : begin + chunk])

@@ -67,8 +67,12 @@ import math
 import torch
 from torch import Tensor
 
-from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, ConfigError, InputError, StftSpec, Transform
+from ssgan_core import AUDIO_CHANNELS as CHANNELS
+from ssgan_core import AudioSpec, ConfigError, ImageShape, InputError, Spectrogram, StftSpec, Transform
 from ssgan_plugins.logfreq.options import LogFreqOptions
+
+IMAGE_SIZE = 256
+"""Bands (rows) and frames (columns) of the image, as the paper's 256 x 256."""
 
 POWER_FLOOR = 1e-20
 """Added before taking dB so silence stays finite (far below any ``db_min``)."""
@@ -175,6 +179,10 @@ class LogFreqTransform(Transform):
         """STFT magnitude of a full-scale sine at its peak bin: the 0 dB reference."""
 
     @property
+    def image_shape(self) -> ImageShape:
+        return ImageShape(CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+
+    @property
     def stft_spec(self) -> StftSpec:
         return StftSpec(
             n_fft=self.n_fft,
@@ -209,8 +217,8 @@ class LogFreqTransform(Transform):
         image = self._db_to_unit(db)
         return image.reshape(batch, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 
-    def decode(self, image: Tensor) -> Tensor:
-        """``(B, 2, 256, 256)`` -> linear magnitude ``(B, 2, n_fft // 2 + 1, 256)``."""
+    def decode(self, image: Tensor) -> Spectrogram:
+        """``(B, 2, 256, 256)`` -> linear magnitude ``(B, 2, n_fft // 2 + 1, 256)``, no phase."""
         if image.ndim != 4 or tuple(image.shape[1:]) != (CHANNELS, IMAGE_SIZE, IMAGE_SIZE):
             raise InputError(
                 f"logfreq.decode expects images of shape (batch, {CHANNELS}, {IMAGE_SIZE}, {IMAGE_SIZE}), "
@@ -222,7 +230,7 @@ class LogFreqTransform(Transform):
         low = band_power.index_select(-2, self.lower)
         high = band_power.index_select(-2, self.upper)
         bin_power = torch.lerp(low, high, self.fraction)
-        return bin_power.sqrt_().mul_(self.full_scale)
+        return Spectrogram(bin_power.sqrt_().mul_(self.full_scale), self.stft_spec)
 
     def _db_to_unit(self, db: Tensor) -> Tensor:
         opts = self.options

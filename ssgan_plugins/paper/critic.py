@@ -39,8 +39,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Critic, InputError
+from ssgan_core import PAPER_IMAGE_SHAPE, AudioSpec, Critic, InputError
 from ssgan_plugins.paper.attention import SelfAttention2d
+from ssgan_plugins.paper.generator import check_paper_shape
 from ssgan_plugins.paper.layers import Dropout
 from ssgan_plugins.paper.options import PaperCriticOptions
 
@@ -75,7 +76,7 @@ class PaperCritic(Critic):
         super().__init__()
         options = options or PaperCriticOptions()
         self.feature_layers = tuple(dict.fromkeys(options.feature_layers))
-        in_channels = CHANNELS
+        in_channels = PAPER_IMAGE_SHAPE.channels
         for index, out_channels in enumerate(BLOCK_CHANNELS, start=1):
             self.add_module(f"block{index}", _block(in_channels, out_channels, options, norm=index > 1))
             in_channels = out_channels
@@ -88,11 +89,9 @@ class PaperCritic(Critic):
         self.final = spectral_norm(nn.Conv2d(in_channels, 1, kernel_size=4, stride=1, padding=0))
 
     def forward_features(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        if image.dim() != 4 or image.shape[1:] != (CHANNELS, IMAGE_SIZE, IMAGE_SIZE):
-            raise InputError(
-                f"critic expects images of shape (B, {CHANNELS}, {IMAGE_SIZE}, {IMAGE_SIZE}), "
-                f"got {tuple(image.shape)}"
-            )
+        if image.dim() != 4 or image.shape[1:] != PAPER_IMAGE_SHAPE:
+            c, f, t = PAPER_IMAGE_SHAPE
+            raise InputError(f"critic expects images of shape (B, {c}, {f}, {t}), got {tuple(image.shape)}")
         features: dict[str, Tensor] = {"input": image} if "input" in self.feature_layers else {}
         x = image
         for name in LAYER_ORDER:
@@ -102,8 +101,9 @@ class PaperCritic(Critic):
         return self.final(x).flatten(), features
 
 
-def build_paper_critic(options: PaperCriticOptions, audio: AudioSpec) -> PaperCritic:
+def build_paper_critic(options: PaperCriticOptions, context: AudioSpec) -> PaperCritic:
     """Factory registered as ``paper-critic``."""
+    check_paper_shape("paper-critic", context)
     return PaperCritic(options)
 
 

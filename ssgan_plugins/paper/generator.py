@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Generator, InputError
+from ssgan_core import PAPER_IMAGE_SHAPE, AudioSpec, ConfigError, Generator, InputError, image_shape_of
 from ssgan_plugins.paper.layers import Dropout
 from ssgan_plugins.paper.options import PaperGeneratorOptions
 
@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[int, int, int, int], ...] = (
     (32, 4, 2, 1),  # 8 -> 16
     (16, 4, 2, 1),  # 16 -> 32
     (8, 6, 4, 1),  # 32 -> 128
-    (CHANNELS, 6, 2, 2),  # 128 -> 256
+    (PAPER_IMAGE_SHAPE.channels, 6, 2, 2),  # 128 -> 256
 )
 
 
@@ -39,7 +39,7 @@ BIAS_LIMIT = 0.98
 
 
 class PaperGenerator(Generator):
-    """Latent ``(B, latent_dim, 1, 1)`` (or ``(B, latent_dim)``) -> ``(B, 2, 256, 256)``."""
+    """Latent ``(B, latent_dim, 1, 1)`` (or ``(B, latent_dim)``) -> the paper image ``(B, 2, 256, 256)``."""
 
     def __init__(self, options: PaperGeneratorOptions | None = None) -> None:
         super().__init__()
@@ -59,8 +59,9 @@ class PaperGenerator(Generator):
                 layers.append(nn.Tanh())
             in_channels = out_channels
         self.deconv_blocks = nn.Sequential(*layers)
-        shape = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-        self.output_bias = nn.Parameter(torch.zeros(shape)) if options.output_bias != "none" else None
+        self.output_bias = (
+            nn.Parameter(torch.zeros(PAPER_IMAGE_SHAPE)) if options.output_bias != "none" else None
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         if z.dim() == 2:
@@ -88,6 +89,18 @@ class PaperGenerator(Generator):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
-def build_paper_generator(options: PaperGeneratorOptions, audio: AudioSpec) -> PaperGenerator:
+def check_paper_shape(part: str, context: AudioSpec) -> None:
+    """The paper's networks have fixed layer sizes: refuse another transform's image in one line."""
+    image = image_shape_of(context)
+    if image != PAPER_IMAGE_SHAPE:
+        raise ConfigError(
+            f"{part}: serves only the paper's {PAPER_IMAGE_SHAPE.describe()} images, but the transform "
+            f"makes {image.describe()}; use a network sized from the transform (specgan-generator, "
+            "specgan-critic) or a transform with the paper's shape"
+        )
+
+
+def build_paper_generator(options: PaperGeneratorOptions, context: AudioSpec) -> PaperGenerator:
     """Factory registered as ``paper-generator``; the clip length does not change the image size."""
+    check_paper_shape("paper-generator", context)
     return PaperGenerator(options)

@@ -48,8 +48,13 @@ import torch
 from torch import Tensor
 
 from ssgan_core.errors import ConfigError, InputError
-from ssgan_core.interfaces import CHANNELS, IMAGE_SIZE, AudioSpec, StftSpec, Transform
+from ssgan_core.interfaces import AUDIO_CHANNELS as CHANNELS
+from ssgan_core.interfaces import AudioSpec, ImageShape, Spectrogram, StftSpec, Transform
 from ssgan_plugins.paper.options import StftDbOptions
+
+FRAMES = 256
+"""Image columns: the first 256 STFT frames (the paper's image is 256 x 256)."""
+IMAGE_SIZE = FRAMES  # n_fft 510 or 511 gives 256 bins too: the image is square
 
 
 def kaiser_window(length: int, beta: float) -> Tensor:
@@ -111,6 +116,11 @@ class StftDbTransform(Transform):
         return f"freq row k is STFT bin k at k * {step:g} Hz (row 0 is DC), linear in frequency"
 
     @property
+    def image_shape(self) -> ImageShape:
+        """``(2, 256, 256)``: stereo, ``n_fft // 2 + 1`` bins, the first 256 frames."""
+        return ImageShape(CHANNELS, self.options.n_fft // 2 + 1, FRAMES)
+
+    @property
     def stft_spec(self) -> StftSpec:
         n_fft = self.options.n_fft
         return StftSpec(n_fft, self.hop_length, n_fft, self.window, self.audio.num_samples, center=True)
@@ -168,7 +178,8 @@ class StftDbTransform(Transform):
         return image.clamp_(-1.0, 1.0)
 
     # ------------------------------------------------------------------ decode
-    def decode(self, image: Tensor) -> Tensor:
+    def decode(self, image: Tensor) -> Spectrogram:
+        """``(B, 2, 256, 256)`` -> linear magnitude of :attr:`stft_spec`, no phase (the inverter finds it)."""
         o = self.options
         self._check(image, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), "image", "freq, time")
         # ref * 10^(dB / 20) as one exp of an affine map of the image, in place in one
@@ -181,7 +192,8 @@ class StftDbTransform(Transform):
             offset = o.level_min_db + slope
         per_db = math.log(10.0) / 20.0
         out = image.to(self.window.dtype).clamp(-1.0, 1.0)
-        return out.mul_(slope * per_db).add_(offset * per_db + math.log(o.ref)).exp_()
+        magnitude = out.mul_(slope * per_db).add_(offset * per_db + math.log(o.ref)).exp_()
+        return Spectrogram(magnitude, self.stft_spec)
 
     def _check(self, x: Tensor, tail: tuple[int, ...], what: str, names: str) -> None:
         if not isinstance(x, Tensor) or x.dim() != 1 + len(tail) or tuple(x.shape[1:]) != tail:

@@ -14,10 +14,10 @@ import math
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ssgan_core import CHANNELS, IMAGE_SIZE, AudioSpec, Generator
+from ssgan_core import AudioSpec, ConfigError, Generator, ImageShape, image_shape_of
 
 START_SIZE = 4
-"""Side of the first feature map; doubled until it reaches ``IMAGE_SIZE``."""
+"""Shorter side of the first feature map; doubled until it reaches the image's size."""
 
 
 class UpsampleGeneratorOptions(BaseModel):
@@ -42,26 +42,36 @@ def _block(c_in: int, c_out: int, slope: float) -> nn.Sequential:
 
 
 class UpsampleGenerator(Generator):
-    """Latent ``(B, latent_dim, 1, 1)`` -> image ``(B, 2, 256, 256)`` in ``[-1, 1]``."""
+    """Latent ``(B, latent_dim, 1, 1)`` -> image ``(B, C, F, T)`` in ``[-1, 1]``, the
+    transform's image shape (``(2, 256, 256)`` for the paper's transform)."""
 
-    def __init__(self, options: UpsampleGeneratorOptions) -> None:
+    def __init__(self, options: UpsampleGeneratorOptions, image: ImageShape) -> None:
         super().__init__()
         self.latent_dim = options.latent_dim
         self.width = options.width
+        doublings = int(math.log2(min(image.freq, image.time) // START_SIZE))
+        self.start = (image.freq >> doublings, image.time >> doublings)
+        if (self.start[0] << doublings, self.start[1] << doublings) != (image.freq, image.time):
+            raise ConfigError(
+                f"example-upsample-generator: image {image.describe()} is not reached by doubling "
+                f"from {START_SIZE} rows or columns; use power-of-two sizes"
+            )
         self.project = nn.Sequential(
-            nn.Linear(options.latent_dim, options.width * START_SIZE * START_SIZE),
+            nn.Linear(options.latent_dim, options.width * self.start[0] * self.start[1]),
             nn.LeakyReLU(options.slope),
         )
-        doublings = int(math.log2(IMAGE_SIZE // START_SIZE))
         widths = [max(options.width >> i, options.min_width) for i in range(doublings + 1)]
         self.blocks = nn.Sequential(*(_block(a, b, options.slope) for a, b in itertools.pairwise(widths)))
-        self.to_image = nn.Sequential(nn.Conv2d(widths[-1], CHANNELS, kernel_size=3, padding=1), nn.Tanh())
+        self.to_image = nn.Sequential(
+            nn.Conv2d(widths[-1], image.channels, kernel_size=3, padding=1), nn.Tanh()
+        )
 
     def forward(self, z: Tensor) -> Tensor:
-        x = self.project(z.flatten(1)).view(z.shape[0], self.width, START_SIZE, START_SIZE)
+        x = self.project(z.flatten(1)).view(z.shape[0], self.width, *self.start)
         return self.to_image(self.blocks(x))
 
 
-def build_upsample_generator(options: UpsampleGeneratorOptions, audio: AudioSpec) -> UpsampleGenerator:
-    """Upsample + conv generator (no transposed convolutions, so no checkerboard)."""
-    return UpsampleGenerator(options)
+def build_upsample_generator(options: UpsampleGeneratorOptions, context: AudioSpec) -> UpsampleGenerator:
+    """Upsample + conv generator (no transposed convolutions, so no checkerboard), sized from
+    the image shape in the build context."""
+    return UpsampleGenerator(options, image_shape_of(context))

@@ -1,0 +1,1 @@
+"""SpecGAN-family networks sized from the transform's image, and the hinge loss."""
