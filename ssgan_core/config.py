@@ -228,6 +228,13 @@ class TrainingConfig(_Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     device: str = Field("auto", description="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps.")
     preview_count: int = Field(16, ge=1, le=256, description="Fixed-latent previews per period.")
+    fd_clips: int | None = Field(
+        None,
+        ge=2,
+        le=1024,
+        description="Generated clips the per-period FD is computed on (the previews first); null: the "
+        "previews alone. More clips: a steadier FD for early stopping and the health check.",
+    )
     fd_every_epoch: bool = Field(True, description="Log FD of previews vs validation each period.")
     checkpoint_every_steps: int = Field(
         25, ge=0, description="Also save last.ckpt every N batches inside a period (0: only at period ends)."

@@ -236,6 +236,19 @@ def test_trainer_logs_health_fields(tmp_path, host):
     assert line["data_fd"] > 0 and line["fd"] > 0
 
 
+def test_fd_clips_extends_the_previews_with_more_fixed_latents(tmp_path, host):
+    cfg = tiny_config(
+        tmp_path, host, "training.epochs=1", "training.fd_every_epoch=true", "training.fd_clips=10"
+    )
+    trainer = Trainer.start(cfg, tmp_path / "run", host=host)
+    assert len(trainer.fd_latents) == 10 and torch.equal(trainer.fd_latents[:4], trainer.preview_latents)
+    trainer.fit()
+    line = _metrics(tmp_path / "run")[-1]
+    assert line["fd"] > 0 and line["data_fd"] > 0
+    plain = Trainer(tiny_config(tmp_path, host), tmp_path / "other", host=host)
+    assert torch.equal(plain.fd_latents, plain.preview_latents)  # default: the previews alone
+
+
 def test_a_fresh_run_hands_the_generator_the_training_mean_once(tmp_path, host, monkeypatch):
     seen = []
     monkeypatch.setattr(TinyGenerator, "start_from_data", lambda self, mean: seen.append(mean.clone()))

@@ -100,15 +100,16 @@ def write_previews(trainer: Trainer, epoch: int) -> dict[str, float]:
     folder.mkdir(parents=True, exist_ok=True)
     trainer.sampler.eval()
     with torch.no_grad():  # images stay on the device for rendering; the PNG and statistics get a copy
-        batches = trainer.preview_latents.split(cfg.training.batch_size)
-        images = torch.cat([trainer.sampler(z.to(trainer.device)).float() for z in batches])
+        batches = trainer.fd_latents.split(cfg.training.batch_size)  # the previews, then any FD extras
+        generated = torch.cat([trainer.sampler(z.to(trainer.device)).float() for z in batches])
     trainer.generator.train()
+    images = generated[: len(trainer.preview_latents)]
     on_cpu = images.cpu()
     save_spectrogram_png(on_cpu, folder / f"epoch_{epoch:03d}.png", span=trainer.transform.display_span)
     out: dict[str, float] = {**image_stats(on_cpu), **trainer.data_stats}
     if cfg.output.preview_wavs == 0 and trainer.val_audio is None:
         return out
-    rendered = images if trainer.val_audio is not None else images[: cfg.output.preview_wavs]
+    rendered = generated if trainer.val_audio is not None else images[: cfg.output.preview_wavs]
     audio = trainer.render(rendered)
     if cfg.output.preview_wavs:
         write_wavs(

@@ -230,8 +230,8 @@ class Trainer:
             if isinstance(term, torch.nn.Module):
                 term.to(self.device)
         if t.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.critic.to(memory_format=torch.channels_last)
+            self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.critic.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.generator_opt = build_optimizer(t.generator_optimizer, self.generator.parameters())
         self.critic_opt = build_optimizer(t.critic_optimizer, self.critic.parameters())
         self.ema = WeightAverage(self.generator, t.ema_decay) if t.ema_decay > 0 else None
@@ -256,6 +256,13 @@ class Trainer:
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.preview_latents = self.generator.sample_latent(
             t.preview_count, generator=torch.Generator().manual_seed(cfg.seed + 1)
+        )
+        extra = max((t.fd_clips or 0) - t.preview_count, 0)  # more fixed latents for a steadier FD
+        self.fd_latents = torch.cat(
+            [
+                self.preview_latents,
+                self.generator.sample_latent(extra, generator=torch.Generator().manual_seed(cfg.seed + 5)),
+            ]
         )
         if self.world.rank > 0:  # each rank its own latents and noise; rank 0 draws as one process does
             torch.manual_seed(rank_seed(cfg.seed, self.world.rank))
@@ -548,11 +555,11 @@ class Trainer:
             self.data_stats.update(self._data_fd(self.val_audio))
 
     def _data_fd(self, reference: Tensor) -> dict[str, float]:
-        """FD of as many *training* clips as previews, rendered as previews are, against the
+        """FD of as many *training* clips as the per-period FD draws, rendered alike, against the
         validation audio: the per-period FD a generator that drew real clips would score."""
         from ssgan_core.metrics import frechet_distance_audio
 
-        count = min(max(self.cfg.training.preview_count, 2), len(self.train_idx))
+        count = min(max(len(self.fd_latents), 2), len(self.train_idx))
         pick = torch.randperm(len(self.train_idx), generator=torch.Generator().manual_seed(self.cfg.seed + 4))
         audio = self.render(self.images_at(self.train_idx[pick[:count].to(self.train_idx.device)]))
         try:
