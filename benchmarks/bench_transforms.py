@@ -24,7 +24,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ssgan_core import AudioSpec, StftSpec, Transform
+from ssgan_core import AudioSpec, StftSpec, Transform, spectral_convergence
 from ssgan_core.plugins import registry
 
 TRANSFORMS = ("stft-db", "logfreq")
@@ -62,8 +62,7 @@ def convergence(true: torch.Tensor, estimate: torch.Tensor) -> float:
     """Mean over clips of per-clip spectral convergence."""
     frames = min(true.shape[-1], estimate.shape[-1])
     true, estimate = true[..., :frames], estimate[..., :frames]
-    num = torch.linalg.vector_norm(true - estimate, dim=(1, 2, 3))
-    return float((num / torch.linalg.vector_norm(true, dim=(1, 2, 3)).clamp_min(1e-12)).mean())
+    return float(spectral_convergence(true, estimate).mean())
 
 
 def bench(name: str, clips: torch.Tensor, args: argparse.Namespace, audio: AudioSpec) -> dict[str, object]:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         StftSpec,
         Transform,
         image_shape_of,
+        spectral_convergence,
     )
 
 hookimpl = pluggy.HookimplMarker("ssgan")
@@ -63,6 +64,7 @@ _FROM_INTERFACES = frozenset(
         "StftSpec",
         "Transform",
         "image_shape_of",
+        "spectral_convergence",
     }
 )
 _DEPRECATED = {
@@ -124,4 +126,5 @@ __all__ = [
     "hookimpl",
     "image_shape_of",
     "resolve_config",
+    "spectral_convergence",
 ]

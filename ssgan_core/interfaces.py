@@ -126,6 +126,14 @@ class StftSpec:
         return stft.reshape(b, c, *stft.shape[-2:])
 
 
+def spectral_convergence(true: Tensor, estimate: Tensor) -> Tensor:
+    """Per item ``||M - M'||_F / ||M||_F`` over every non-batch dimension: the one definition
+    that metrics, inverters and benchmarks share (``(B, ...)`` magnitudes -> ``(B,)``)."""
+    dims = tuple(range(1, true.dim()))
+    num = torch.linalg.vector_norm(true - estimate, dim=dims)
+    return num / torch.linalg.vector_norm(true, dim=dims).clamp_min(1e-12)
+
+
 @dataclass
 class Spectrogram:
     """What :meth:`Transform.decode` yields: a linear magnitude, its phase when the image

@@ -26,7 +26,7 @@ from torch import Tensor
 from ssgan_core.errors import InputError
 from ssgan_core.features import extract_features, feature_resolution
 from ssgan_core.generation import spectrogram_audio
-from ssgan_core.interfaces import AUDIO_CHANNELS, Inverter, Transform
+from ssgan_core.interfaces import AUDIO_CHANNELS, Inverter, Transform, spectral_convergence
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -302,8 +302,8 @@ def inversion_round_trip(
             # A transform may keep fewer frames than the STFT gives (stft-db keeps 256 of 257).
             bins, frames = (min(t.shape[i] for t in (true, back, decoded)) for i in (2, 3))
             true, back, decoded = (t[:, :, :bins, :frames] for t in (true, back, decoded))
-            sc_t.append(_spectral_convergence(true, decoded).cpu())
-            sc_r.append(_spectral_convergence(true, back).cpu())
+            sc_t.append(spectral_convergence(true, decoded).cpu())
+            sc_r.append(spectral_convergence(true, back).cpu())
             lsd.append(_log_spectral_distance(true, back).cpu())
             if progress is not None and task is not None:
                 progress.advance(task, len(x))
@@ -312,12 +312,6 @@ def inversion_round_trip(
         "roundtrip_sc": float(torch.cat(sc_r).mean()),
         "roundtrip_lsd": float(torch.cat(lsd).mean()),
     }
-
-
-def _spectral_convergence(true: Tensor, estimate: Tensor) -> Tensor:
-    """Per clip ``||M - M'||_F / ||M||_F`` over both channels."""
-    num = (true - estimate).pow(2).sum(dim=(1, 2, 3)).sqrt()
-    return num / true.pow(2).sum(dim=(1, 2, 3)).sqrt().clamp_min(1e-12)
 
 
 def _log_spectral_distance(true: Tensor, estimate: Tensor) -> Tensor:

@@ -43,6 +43,7 @@ from torch import Tensor
 
 from ssgan_core.errors import InputError
 from ssgan_core.interfaces import AudioSpec, Inverter, StftSpec
+from ssgan_core.interfaces import spectral_convergence as magnitude_convergence
 from ssgan_plugins.paper.options import GriffinLimOptions
 
 _TINY = 1e-20  # keeps the phase normalisation finite where a bin is exactly zero
@@ -339,11 +340,7 @@ def spectral_convergence(target: Tensor, audio: Tensor, spec: StftSpec) -> Tenso
     ``target``: ``(B, ..., F, T)`` magnitudes; ``audio``: ``(B, ..., samples)``; returns ``(B,)``.
     The STFT of ``audio`` is cut to the target's frame count, as the transform cuts it.
     """
-    rebuilt = stft(audio.to(target.dtype), spec, frames=target.shape[-1]).abs()
-    dims = tuple(range(1, target.dim()))
-    return torch.linalg.vector_norm(target - rebuilt, dim=dims) / torch.linalg.vector_norm(
-        target, dim=dims
-    ).clamp_min(1e-12)
+    return magnitude_convergence(target, stft(audio.to(target.dtype), spec, frames=target.shape[-1]).abs())
 
 
 class GriffinLim(Inverter):
