@@ -259,6 +259,7 @@ def test_inversion_round_trip_is_deterministic_and_orders_inverters():
             return torch.zeros(magnitude.shape[0], 2, spec.length)
 
     worse = inversion_round_trip(audio, transform, SilentInverter(), seed=0)
-    assert worse["roundtrip_sc"] == pytest.approx(1, rel=1e-5) and worse["roundtrip_lsd"] > first["roundtrip_lsd"]
+    assert worse["roundtrip_sc"] == pytest.approx(1, rel=1e-5)  # float32 norms
+    assert worse["roundtrip_lsd"] > first["roundtrip_lsd"]
     with pytest.raises(InputError, match="match the transform"):
         inversion_round_trip(audio[..., :-5], transform, inverter)
