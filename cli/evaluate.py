@@ -69,7 +69,7 @@ def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: 
     """Every readable audio file under ``root`` at the config's rate and length; bad files are skipped."""
     import torch
 
-    from ssgan_core.audio import find_audio_files, read_audio
+    from ssgan_core.audio import find_audio_files, read_many
     from ssgan_core.interfaces import SkippedItem
 
     files = sorted(Path(p) for p in find_audio_files([root], recursive=True))
@@ -79,11 +79,11 @@ def load_folder(label: str, root: Path, cfg: RunConfig, limit: int | None, bar: 
     spec = cfg.audio.spec()
     task = bar.add_task(f"reading {label}", total=len(files), status="")
     clips, skipped = [], []
-    for path in files:
-        try:
-            clips.append(np.asarray(read_audio(path, spec), dtype=np.float32))
-        except AudioError as exc:
-            skipped.append(SkippedItem(str(path.relative_to(root)), exc.reason))
+    for path, audio in read_many(files, spec):  # the one folder reader: threads, in order
+        if isinstance(audio, AudioError):
+            skipped.append(SkippedItem(str(path.relative_to(root)), audio.reason))
+        else:
+            clips.append(np.asarray(audio, dtype=np.float32))
         bar.advance(task)
     if len(clips) < 2:
         raise InputError(f"{label}: {root} has {len(clips)} readable audio files; at least 2 are needed")
