@@ -57,6 +57,7 @@ def score_run(run: Path, heldout: Path) -> dict[str, object]:
             m = evaluate(path, heldout, "-n", str(GENERATED))
             row[f"fd_{name}"] = m["fd"]
             row[f"div_{name}"] = m["diversity_gen"] / m["diversity_ref"]
+            row[f"precision_{name}"], row[f"recall_{name}"] = m["precision"], m["recall"]
     return row
 
 
