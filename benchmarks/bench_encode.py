@@ -19,8 +19,8 @@ it uses ``/work/devset/kicks/train`` when that exists, else it writes 1,220 WAVs
 to a temporary folder. Numbers depend on the machine and on what else runs on it: on a
 shared machine the wall-clock ratio follows the load, and the CPU time per file (user +
 system, every thread; the CLI's includes its start-up) says how much work each side does.
-Workers run with ``GOMP_SPINCOUNT=30000`` (as ``ssgan`` sets it) unless ``OMP_WAIT_POLICY``
-or ``GOMP_SPINCOUNT`` is already set.
+Workers run with the ``GOMP_SPINCOUNT`` ``ssgan`` sets (``ssgan_cli.OPENMP_SPIN``) unless
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is already set.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ssgan_cli import OPENMP_SPIN
 
 DEVSET = Path("/work/devset/kicks/train")
 GENERATED_FILES = 1220
@@ -131,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     if "OMP_WAIT_POLICY" not in env:
-        env.setdefault("GOMP_SPINCOUNT", "30000")  # as ``ssgan`` sets it
+        env.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)  # as ``ssgan`` sets it
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.folder or (DEVSET if DEVSET.is_dir() else make_folder(Path(tmp) / "folder"))
         rows = {}

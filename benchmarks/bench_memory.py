@@ -10,8 +10,9 @@ on ``PYTHONPATH`` (e.g. ``git archive <commit> | tar -x -C DIR``), for a before/
 table from one run.
 
 Run: ``python benchmarks/bench_memory.py [--sizes 3000 10000] [--steps 10] [--code DIR]
-[--set KEY=VALUE ...] [--json]``. Workers run with ``GOMP_SPINCOUNT=30000`` (as ``ssgan``
-sets it) unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is already set.
+[--set KEY=VALUE ...] [--json]``. Workers run with the
+``GOMP_SPINCOUNT`` ``ssgan`` sets (``ssgan_cli.OPENMP_SPIN``) unless ``OMP_WAIT_POLICY`` or
+``GOMP_SPINCOUNT`` is already set.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ssgan_cli import OPENMP_SPIN
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -65,7 +68,7 @@ def _worker(size: int, steps: int, overrides: list[str]) -> dict[str, float]:
 def _run(size: int, steps: int, overrides: list[str], code: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(code)}
     if "OMP_WAIT_POLICY" not in env:
-        env.setdefault("GOMP_SPINCOUNT", "30000")
+        env.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(size), str(steps), *overrides]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=code)
     if done.returncode:

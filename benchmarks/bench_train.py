@@ -20,8 +20,9 @@ FD of the previews after a short real run with the same seed (``--fd-steps`` gen
 updates on 64 built-in kicks), so a speed-up that breaks training shows.
 
 Run: ``python benchmarks/bench_train.py [--batches 25] [--json]``. Numbers depend on
-the machine and on what else runs on it. Workers run with ``GOMP_SPINCOUNT=30000`` (as
-``ssgan`` sets it) unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is already set.
+the machine and on what else runs on it. Workers run with
+the ``GOMP_SPINCOUNT`` ``ssgan`` sets (``ssgan_cli.OPENMP_SPIN``) unless ``OMP_WAIT_POLICY`` or
+``GOMP_SPINCOUNT`` is already set.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from ssgan_cli import OPENMP_SPIN
 
 BATCH = 16
 N_CRITIC = 5
@@ -289,7 +292,7 @@ def main() -> None:
 def _run_worker(side: str, batches: int, *extra: str) -> dict:
     env = dict(os.environ)
     if "OMP_WAIT_POLICY" not in env:  # the OpenMP setting `ssgan` uses (see ssgan_cli/__init__.py)
-        env.setdefault("GOMP_SPINCOUNT", "30000")
+        env.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--batches", str(batches)]
     out = subprocess.run([*command, *extra], check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

@@ -2,9 +2,13 @@
 
 import os
 
-# Before torch loads OpenMP (libgomp): its workers spin ~300k iterations waiting for work,
-# which stalls torch several-fold when other processes share the cores. A shorter spin
-# keeps full speed on idle cores (measured on 2 cores: 63 vs 64 samples/s training) and
-# avoids the stall when they are busy (26 vs 2-8 samples/s). Explicit user settings win.
+OPENMP_SPIN = "1000"
+"""``GOMP_SPINCOUNT`` set before torch loads OpenMP (libgomp), unless the user set it or
+``OMP_WAIT_POLICY``. libgomp's workers spin ~300k iterations waiting for work, which
+stalls torch several-fold when other processes share the cores. Measured with
+``benchmarks/bench_busy.py`` (paper training step, 2 cores, docs/benchmarks.md): 1,000
+keeps the idle speed (52.7 vs 53.3 samples/s for 30,000) and keeps 47-52% of it beside
+neighbours that fill both cores, where 30,000 kept 13-14% and libgomp's default 5-16%."""
+
 if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+    os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
