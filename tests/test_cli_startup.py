@@ -75,3 +75,19 @@ def test_parts_registered_by_path_still_build() -> None:
     register = host._register_callback("register_inverters", PluginInfo("t", "t", "0"))
     with pytest.raises(TypeError, match="module:function"):
         register("bad", "not a path")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "1000"), ({"GOMP_SPINCOUNT": "7"}, "7"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "unset")],
+)
+def test_cli_sets_a_short_openmp_spin_unless_the_user_chose(env: dict[str, str], expected: str) -> None:
+    """A short spin keeps training fast beside other jobs (bench_busy.py); user settings win."""
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = "import os, ssgan_cli; print(os.environ.get('GOMP_SPINCOUNT', 'unset'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == expected
