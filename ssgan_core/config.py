@@ -156,7 +156,7 @@ class HealthConfig(_Strict):
         0.1, gt=0, description="Image-space mean |L-R| of previews above this (and 5x the data's)."
     )
     far_ratio: float = Field(
-        6.0,
+        20.0,
         gt=1,
         description="Previews' FD above this multiple of as many training clips' FD: far from the data.",
     )
