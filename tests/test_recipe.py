@@ -198,10 +198,11 @@ def test_health_names_the_noisy_channel():
 
 
 def test_health_names_previews_far_from_the_data():
-    found = check_period([_healthy(fd=1_200.0)], HealthConfig())
-    assert [f.kind for f in found] == ["far-from-data"] and "12.0x" in found[0].message
+    found = check_period([_healthy(fd=3_000.0)], HealthConfig())
+    assert [f.kind for f in found] == ["far-from-data"] and "30.0x" in found[0].message
+    assert check_period([_healthy(fd=1_500.0)], HealthConfig()) == []  # 15x: within far_ratio 20
     # No floor (silent training clips) or no FD this period: nothing to judge.
-    assert check_period([_healthy(fd=1_200.0, data_fd=None)], HealthConfig()) == []
+    assert check_period([_healthy(fd=3_000.0, data_fd=None)], HealthConfig()) == []
     assert check_period([_healthy(fd=None)], HealthConfig()) == []
 
 
