@@ -111,13 +111,7 @@ class PluginHost:
             dist = getattr(ep, "dist", None)
             if dist is None or _normalise(dist.metadata["Name"]) != OWN_DISTRIBUTION:
                 continue
-            info = PluginInfo(ep.name, dist.metadata["Name"], dist.version)
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                host._fail(info, "import", exc)
-                continue
-            host.add_plugin(plugin, info)
+            host._load_entry_point(ep, PluginInfo(ep.name, dist.metadata["Name"], dist.version))
         for plugin in plugins:
             name = getattr(plugin, "__name__", type(plugin).__name__)
             host.add_plugin(plugin, PluginInfo(name, name, "test"))
@@ -222,12 +216,16 @@ class PluginHost:
                 continue
             if any(p.name == ep.name for p in self.loaded):
                 continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                self._fail(info, "import", exc)
-                continue
-            self.add_plugin(plugin, info)
+            self._load_entry_point(ep, info)
+
+    def _load_entry_point(self, ep: Any, info: PluginInfo) -> None:
+        """Import one entry point's plugin and register it; an import error is a plugin failure."""
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            self._fail(info, "import", exc)
+            return
+        self.add_plugin(plugin, info)
 
 
 def _new_manager() -> pluggy.PluginManager:
