@@ -12,7 +12,8 @@ Methods (momentum 0.99, no noise gate: librosa has none):
   pghi                PGHI's phase alone (per channel)
   pghi + FGLA xN      fast Griffin-Lim from PGHI's phase (per channel)
   pghi linked + xN    PGHI from the summed channels, linked iterations (the plugin default)
-  pghi ratio x1.2     the window's time-frequency ratio times 1.2 (option ratio_scale)
+  pghi ... r1.2       the window's time-frequency ratio times 1.2 (option ratio_scales)
+  pghi ... r1/1.2/1.44  each item starts from the most consistent of three ratios (the default)
 
 SC = ||S - |STFT(x)||_F / ||S||_F per item (both channels), averaged, in dB; lower is
 better. "vs librosa x10": SC difference in dB (negative = better) and speed ratio
@@ -42,6 +43,7 @@ from ssgan_core.audio import find_audio_files, read_audio
 from ssgan_core.interfaces import AudioSpec, StftSpec
 from ssgan_plugins.paper.griffin_lim import griffin_lim, spectral_convergence
 from ssgan_plugins.paper.stft_db import StftDbOptions, build_stft_db
+from ssgan_plugins.pghi.options import RATIO_SCALES
 from ssgan_plugins.pghi.pghi import pghi, pghi_griffin_lim
 from tests.librosa_ref import librosa_griffinlim, start_phase
 from tests.synth import synth_kick, synth_tone
@@ -112,9 +114,10 @@ def methods(
             mag, spec, n, MOMENTUM, gate_db=None, channel_phase="independent"
         )
     for mode in ("linked", "shared-start"):
-        for scale in (1.0, 1.2):
-            out[f"pghi {mode} r{scale} + FGLA x10"] = lambda mode=mode, scale=scale: pghi_griffin_lim(
-                mag, spec, 10, MOMENTUM, gate_db=None, channel_phase=mode, ratio_scale=scale
+        for scales in ([1.0], [1.2], list(RATIO_SCALES)):
+            label = "r" + "/".join(f"{x:g}" for x in scales)
+            out[f"pghi {mode} {label} + FGLA x10"] = lambda mode=mode, scales=scales: pghi_griffin_lim(
+                mag, spec, 10, MOMENTUM, gate_db=None, channel_phase=mode, ratio_scales=scales
             )
     return out
 
