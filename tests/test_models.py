@@ -160,6 +160,21 @@ def test_critic_batch_of_one_in_training_mode():
     assert scores.shape == (1,) and torch.isfinite(scores).all()
 
 
+def test_critic_minibatch_std_sees_a_groups_variety_and_never_mixes_groups():
+    critic = PaperCritic(PaperCriticOptions(minibatch_std=4, norm="layer", dropout=0.0)).eval()
+    assert critic.final.in_channels == 129
+    torch.manual_seed(0)
+    varied = torch.rand(8, 2, 256, 256) * 2 - 1
+    alike = varied[:1].expand(8, -1, -1, -1).clone()
+    with torch.no_grad():
+        # The same first item scores differently beside varied or identical companions ...
+        assert not torch.allclose(critic(varied)[0], critic(alike)[0])
+        # ... while items of another group do not change it.
+        mixed = torch.cat([varied[:4], alike[4:]])
+        torch.testing.assert_close(critic(mixed)[:4], critic(varied)[:4])
+    assert PaperCritic().final.in_channels == 128  # off in the paper
+
+
 def test_critic_rejects_wrong_shape():
     with pytest.raises(InputError, match=r"\(B, 2, 256, 256\)"):
         PaperCritic()(torch.zeros(2, 2, 128, 256))

@@ -9,6 +9,7 @@ Shapes (``(B, 2, 256, 256)`` in)::
     block4 16 -> 32    16x16    "
     block5 32 -> 64     8x8     "
     block6 64 -> 128    4x4     "
+    (minibatch_std > 0: one more channel, each group's standard deviation; off in the paper)
     final 128 -> 1      1x1     spectral-norm conv k4 s1 p0, flattened to (B,)
 
 Block convs are spectral-norm Conv2d k4 s2 p1. 177,858 parameters (spectral norm's
@@ -36,6 +37,7 @@ linear-complexity kernel attention with the same parameters, offered as a varian
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -86,7 +88,9 @@ class PaperCritic(Critic):
             impl=options.attention_impl,
             eps=options.attention_eps,
         )
-        self.final = spectral_norm(nn.Conv2d(in_channels, 1, kernel_size=4, stride=1, padding=0))
+        self.minibatch_std = options.minibatch_std
+        extra = 1 if self.minibatch_std else 0
+        self.final = spectral_norm(nn.Conv2d(in_channels + extra, 1, kernel_size=4, stride=1, padding=0))
 
     def forward_features(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if image.dim() != 4 or image.shape[1:] != PAPER_IMAGE_SHAPE:
@@ -98,7 +102,25 @@ class PaperCritic(Critic):
             x = getattr(self, name)(x)
             if name in self.feature_layers:
                 features[name] = x
+        if self.minibatch_std:
+            x = with_group_std(x, self.minibatch_std)
         return self.final(x).flatten(), features
+
+
+def with_group_std(x: Tensor, group: int) -> Tensor:
+    """``x`` with one more channel: the mean standard deviation of each group of ``group``
+    consecutive items (every feature, every position), the same for the items of a group.
+
+    Groups never straddle the halves of a joint real + fake batch when both halves are
+    multiples of ``group``; a batch not divisible by ``group`` uses its largest divisor
+    below it.
+    """
+    batch = x.shape[0]
+    size = next(g for g in range(min(group, batch), 0, -1) if batch % g == 0)
+    grouped = x.view(batch // size, size, *x.shape[1:])
+    std = grouped.var(dim=1, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+    channel = std.repeat_interleave(size).view(batch, 1, 1, 1).expand(batch, 1, *x.shape[2:])
+    return torch.cat([x, channel], dim=1)
 
 
 def build_paper_critic(options: PaperCriticOptions, context: AudioSpec) -> PaperCritic:

@@ -111,6 +111,13 @@ class PaperCriticOptions(BaseModel):
         description="Normalisation in blocks 2-6: batch (paper), layer (GroupNorm with one group: per "
         "item, as the WGAN-GP paper advises for a gradient-penalised critic) or none.",
     )
+    minibatch_std: int = Field(
+        0,
+        ge=0,
+        description="Items per group of a minibatch-standard-deviation channel before the final conv "
+        "(Karras et al. 2018): the critic sees how varied a group is, so a generator that makes "
+        "one kick for every latent is told apart. 0: off (paper); 4 as in ProGAN.",
+    )
 
 
 class GriffinLimOptions(BaseModel):
