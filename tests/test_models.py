@@ -15,7 +15,7 @@ from ssgan_plugins.paper.attention import (
     relu_attention_naive,
     relu_attention_sorted,
 )
-from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, count_parameters
+from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, SpaceToDepthConv, count_parameters
 from ssgan_plugins.paper.generator import PaperGenerator, PaperGeneratorOptions
 from ssgan_plugins.paper.layers import Dropout
 
@@ -173,6 +173,26 @@ def test_critic_minibatch_std_sees_a_groups_variety_and_never_mixes_groups():
         mixed = torch.cat([varied[:4], alike[4:]])
         torch.testing.assert_close(critic(mixed)[:4], critic(varied)[:4])
     assert PaperCritic().final.in_channels == 128  # off in the paper
+
+
+@pytest.mark.parametrize("size", [256, 9])
+def test_space_to_depth_conv_equals_the_strided_conv(size):
+    """Same weights, same outputs, input gradients and gradient-penalty gradients (odd sizes fall back)."""
+    torch.manual_seed(0)
+    fast = SpaceToDepthConv(2, 4)
+    plain = torch.nn.Conv2d(2, 4, 4, 2, 1)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(3, 2, size, size)
+    grads = []
+    for conv in (fast, plain):
+        xi = x.clone().requires_grad_()
+        y = conv(xi)
+        (g,) = torch.autograd.grad((y * y.detach().sign()).sum(), xi, create_graph=True)
+        g.square().sum().backward()
+        grads.append((y, g, conv.weight.grad))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert isinstance(PaperCritic().block1[0], SpaceToDepthConv)
 
 
 def test_critic_rejects_wrong_shape():
