@@ -17,7 +17,7 @@ from ssgan_plugins.paper.attention import (
 )
 from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, SpaceToDepthConv, count_parameters
 from ssgan_plugins.paper.generator import PaperGenerator, PaperGeneratorOptions
-from ssgan_plugins.paper.layers import Dropout
+from ssgan_plugins.paper.layers import Dropout, SubPixelConvTranspose2d
 
 
 def reference_relu_attention(q, k, v):
@@ -193,6 +193,28 @@ def test_space_to_depth_conv_equals_the_strided_conv(size):
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     assert isinstance(PaperCritic().block1[0], SpaceToDepthConv)
+
+
+@pytest.mark.parametrize(
+    "shape", [(8, 2, 6, 2, 2, 16), (16, 8, 6, 4, 1, 8), (128, 64, 4, 2, 1, 4), (3, 3, 5, 2, 2, 4)]
+)
+def test_sub_pixel_conv_transpose_equals_the_transposed_conv(shape):
+    """Same weights, outputs and gradients; the last shape (output not stride x input) falls back."""
+    c_in, c_out, kernel, stride, padding, size = shape
+    torch.manual_seed(0)
+    fast = SubPixelConvTranspose2d(c_in, c_out, kernel, stride, padding)
+    plain = torch.nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(2, c_in, size, size)
+    results = []
+    for layer in (fast, plain):
+        xi = x.clone().requires_grad_()
+        y = layer(xi)
+        y.square().sum().backward()
+        results.append((y, xi.grad, layer.weight.grad, layer.bias.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert isinstance(PaperGenerator().deconv_blocks[-2], SubPixelConvTranspose2d)
 
 
 def test_critic_rejects_wrong_shape():
