@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,7 +38,8 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
-        (s, s2), (k, k2), (p, p2) = self.stride, self.kernel_size, self.padding
+        (s, s2), (k, k2) = self.stride, self.kernel_size
+        p, p2 = cast(tuple[int, int], self.padding)  # a tuple for transposed convolutions
         plain = (s, k, p) != (s2, k2, p2) or self.dilation != (1, 1) or self.groups != 1
         if plain or output_size is not None or any(self.output_padding) or (k - 2 * p) != s:
             return super().forward(input, output_size)

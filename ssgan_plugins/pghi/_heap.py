@@ -181,7 +181,7 @@ def pghi_signals(
             eligible = flat >= peak_log + tol
             size = 0
             for slot in np.nonzero(done)[0]:  # earlier stages' coefficients continue outwards
-                size = _push(values, slots, size, flat[slot], slot)
+                size = _push(values, slots, size, flat[slot], int(slot))
             done |= ~eligible
             _spread(values, slots, size, flat, done, out, flat_steps, bins, frames)
             seeds = np.nonzero(~done)[0]

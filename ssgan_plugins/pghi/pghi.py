@@ -140,8 +140,8 @@ def pghi_phases(
     tols = np.asarray(tol_db, dtype=np.float64) / 20 * math.log(10)
     lams = np.asarray(ratios, dtype=np.float64)
     centre = window_centre(padded_window(spec))
-    mag = magnitude.detach().to("cpu", torch.float32).reshape(-1, *magnitude.shape[-2:])
-    mag = torch.nan_to_num(mag, nan=0.0, posinf=0.0).clamp_min(0.0).contiguous().numpy()
+    flat = magnitude.detach().to("cpu", torch.float32).reshape(-1, *magnitude.shape[-2:])
+    mag = torch.nan_to_num(flat, nan=0.0, posinf=0.0).clamp_min(0.0).contiguous().numpy()
     phase = np.empty((lams.size, *mag.shape), np.float32)
 
     def run(part: slice) -> None:
