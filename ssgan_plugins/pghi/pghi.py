@@ -20,7 +20,10 @@ Other windows are treated as the Gaussian with the same time-frequency ratio ``l
 (time spread / frequency spread of the squared window; :func:`window_ratio`). The paper
 kick preset's Kaiser window (510 samples, beta 12) has ``lam = 0.1276 * 510^2``, 2.5 %
 below the large-beta limit of a Kaiser window, ``pi L^2 / (2 beta) = 0.1309 L^2``. On a
-chirp, PGHI's error is smallest at exactly this ``lam`` (tests/test_pghi.py).
+chirp, PGHI's error is smallest at exactly this ``lam`` (tests/test_pghi.py). Recorded
+sounds are not chirps: which multiple of ``lam`` suits a kick best varies from kick to
+kick, so the inverter integrates once for several multiples (:func:`pghi_phases`) and
+starts each item from the most consistent (:func:`most_consistent`).
 
 PGHI's phase is a good start, not a consistent spectrogram: a few fast Griffin-Lim
 iterations from it (:func:`ssgan_plugins.paper.griffin_lim.griffin_lim` with
