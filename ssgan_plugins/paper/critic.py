@@ -12,8 +12,9 @@ Shapes (``(B, 2, 256, 256)`` in)::
     (minibatch_std > 0: one more channel, each group's standard deviation; off in the paper)
     final 128 -> 1      1x1     spectral-norm conv k4 s1 p0, flattened to (B,)
 
-Block convs are spectral-norm Conv2d k4 s2 p1. 177,858 parameters (spectral norm's
-``u``/``v`` vectors are buffers). Weights use PyTorch's default init.
+Block convs are spectral-norm Conv2d k4 s2 p1 (block1's computed as
+:class:`SpaceToDepthConv`: the same weights and result, faster). 177,858 parameters
+(spectral norm's ``u``/``v`` vectors are buffers). Weights use PyTorch's default init.
 
 Features for matching (``feature_layers``): the paper takes them "from the critic's
 attention layer and the second to last convolution block". With the paper's six
