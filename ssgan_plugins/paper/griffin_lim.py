@@ -201,7 +201,7 @@ def _run_linked(
     return kernels.istft((unit.unsqueeze(1) * items).view(estimate.shape))
 
 
-def _check_magnitude(magnitude: Tensor, spec: StftSpec) -> None:
+def _check_magnitude(magnitude: Tensor, spec: StftSpec, phase: Tensor | None = None) -> None:
     bins = spec.n_fft // 2 + 1
     if magnitude.dim() < 2 or magnitude.shape[-2] != bins or magnitude.shape[-1] < 1:
         raise InputError(
@@ -210,11 +210,21 @@ def _check_magnitude(magnitude: Tensor, spec: StftSpec) -> None:
         )
     if not magnitude.is_floating_point():
         raise InputError(f"magnitude has dtype {magnitude.dtype}; expected a floating-point tensor")
+    if phase is not None and phase.shape != magnitude.shape:
+        raise InputError(f"phase has shape {tuple(phase.shape)}; expected {tuple(magnitude.shape)}")
 
 
 def _time_major(x: Tensor) -> Tensor:
     """``(..., bins, frames)`` -> contiguous ``(N, frames, bins)``."""
     return x.reshape(-1, *x.shape[-2:]).transpose(1, 2).contiguous()
+
+
+def _time_major_target(magnitude: Tensor, spec: StftSpec) -> tuple[Tensor, _StftKernels]:
+    """The magnitude as Griffin-Lim's ``(N, frames, bins)`` target (float32 or float64) and
+    the STFT kernels for it."""
+    dtype = magnitude.dtype if magnitude.dtype in (torch.float32, torch.float64) else torch.float32
+    target = _time_major(magnitude.to(dtype))
+    return target, _StftKernels(spec, target.shape[1], target.device, dtype)
 
 
 def griffin_lim(
@@ -241,17 +251,14 @@ def griffin_lim(
     through every iteration, not only at the start: two channels that differ only in
     level stay exactly in phase, so the stereo image is a pan and sums to mono cleanly.
     """
-    _check_magnitude(magnitude, spec)
-    if phase is not None and phase.shape != magnitude.shape:
-        raise InputError(f"phase has shape {tuple(phase.shape)}; expected {tuple(magnitude.shape)}")
+    _check_magnitude(magnitude, spec, phase)
     if magnitude.dim() > 2:
         magnitude = noise_gate(magnitude, gate_db)
     else:
         magnitude = noise_gate(magnitude.unsqueeze(0), gate_db)[0]
     lead, (bins, frames) = magnitude.shape[:-2], magnitude.shape[-2:]
-    dtype = magnitude.dtype if magnitude.dtype in (torch.float32, torch.float64) else torch.float32
-    target = _time_major(magnitude.to(dtype))
-    kernels = _StftKernels(spec, frames, target.device, dtype)
+    target, kernels = _time_major_target(magnitude, spec)
+    dtype = target.dtype
     if phase is not None:
         phase = _time_major(phase.to(device=target.device, dtype=dtype))
     elif init == "random":
@@ -280,13 +287,9 @@ def consistency(magnitude: Tensor, phase: Tensor, spec: StftSpec) -> Tensor:
     cache-sized chunks on its threads. ``(..., bins, frames)`` -> ``(N,)`` for the ``N``
     slices.
     """
-    _check_magnitude(magnitude, spec)
-    if phase.shape != magnitude.shape:
-        raise InputError(f"phase has shape {tuple(phase.shape)}; expected {tuple(magnitude.shape)}")
-    dtype = magnitude.dtype if magnitude.dtype in (torch.float32, torch.float64) else torch.float32
-    target = _time_major(magnitude.to(dtype))
-    phase = _time_major(phase.to(device=target.device, dtype=dtype))
-    kernels = _StftKernels(spec, target.shape[1], target.device, dtype)
+    _check_magnitude(magnitude, spec, phase)
+    target, kernels = _time_major_target(magnitude, spec)
+    phase = _time_major(phase.to(device=target.device, dtype=target.dtype))
 
     def run(part: slice) -> Tensor:
         rebuilt = kernels.stft(kernels.istft(_polar(target[part], phase[part]))).abs()
