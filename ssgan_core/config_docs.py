@@ -5,8 +5,9 @@ Regenerate with ``ssgan config docs > docs/config.md``; a test checks it is curr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -56,8 +57,10 @@ _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
 
 def _type(field: FieldInfo) -> str:
-    """The annotation in words, with a Literal's values and the field's bounds."""
+    """The annotation in words, with a Literal's values and the field's bounds (a list's
+    per-item bounds, from ``list[Annotated[T, Field(...)]]``, as "each ...")."""
     ann = field.annotation
+    item_bounds: list[str] = []
     if get_origin(ann) is Literal:
         text = "one of " + ", ".join(f"`{v}`" for v in get_args(ann))
     elif get_origin(ann) in (Union, UnionType) and any(get_origin(a) is Literal for a in get_args(ann)):
@@ -65,15 +68,24 @@ def _type(field: FieldInfo) -> str:
             "one of " + ", ".join(f"`{v}`" for v in get_args(a)) if get_origin(a) is Literal else _name(a)
             for a in get_args(ann)
         )
+    elif get_origin(ann) is list and get_origin(get_args(ann)[0]) is Annotated:
+        item, *extras = get_args(get_args(ann)[0])
+        text = f"list[{_name(item)}]"
+        item_bounds = _bounds(m for extra in extras for m in getattr(extra, "metadata", [extra]))
+        item_bounds[:1] = [f"each {b}" for b in item_bounds[:1]]
     else:
         text = _name(ann)
-    bounds = [
+    return ", ".join([text, *item_bounds, *_bounds(field.metadata)])
+
+
+def _bounds(metadata: Iterable[Any]) -> list[str]:
+    """``≥ 0``, ``< 1`` ... for the bound constraints among pydantic metadata."""
+    return [
         f"{sign} {getattr(meta, attr)}"
-        for meta in field.metadata
+        for meta in metadata
         for attr, sign in _BOUNDS
         if getattr(meta, attr, None) is not None
     ]
-    return ", ".join([text, *bounds])
 
 
 def _name(ann: Any) -> str:

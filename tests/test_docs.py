@@ -18,6 +18,8 @@ from .conftest import REPO
 def test_config_reference_is_current():
     current = (REPO / "docs" / "config.md").read_text()
     assert current == render_config_docs(get_host()), "run: ssgan config docs > docs/config.md"
+    # A list's per-item bounds (list[Annotated[float, Field(gt=0, le=10)]]) are spelled out.
+    assert "| `inverter.ratio_scales` | list[float], each > 0.0, ≤ 10.0 |" in current
 
 
 def _plugin_example() -> types.ModuleType:

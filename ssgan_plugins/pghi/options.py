@@ -7,7 +7,7 @@ The part modules re-export their models from here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -62,7 +62,7 @@ class PghiOptions(BaseModel):
             "independent: each channel gets its own PGHI phase."
         ),
     )
-    ratio_scales: list[float] = Field(
+    ratio_scales: list[Annotated[float, Field(gt=0.0, le=10.0)]] = Field(
         default_factory=lambda: list(RATIO_SCALES),
         min_length=1,
         max_length=16,
@@ -82,13 +82,6 @@ class PghiOptions(BaseModel):
             data = {**data, "ratio_scales": [data["ratio_scale"]]}
             del data["ratio_scale"]
         return data
-
-    @field_validator("ratio_scales")
-    @classmethod
-    def _positive(cls, value: list[float]) -> list[float]:
-        if any(not 0 < r <= 10 for r in value):
-            raise ValueError("must lie in (0, 10], e.g. [1.0, 1.2, 1.44]")
-        return value
 
     @field_validator("tol_db")
     @classmethod
