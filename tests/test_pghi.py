@@ -10,6 +10,7 @@ import scipy.signal
 import torch
 from pydantic import ValidationError
 
+from ssgan_core.config import resolve_config
 from ssgan_core.errors import InputError
 from ssgan_core.interfaces import AudioSpec, StftSpec
 from ssgan_core.plugins import registry
@@ -172,8 +173,11 @@ def test_several_ratios_start_each_item_from_its_most_consistent(spec: StftSpec)
         spectral_convergence(mag, pghi_griffin_lim(mag, spec, 10, ratio_scales=[0.6, 1.0, 1.6]), spec)
     )
     assert several < min(single) + 0.1 and several < sorted(single)[1] - 1, (several, single)
-    # Runs saved with one ``ratio_scale`` still load.
+    # Runs saved with one ``ratio_scale`` still load, also merged onto a preset that names
+    # ``ratio_scales`` (a run's config.json read back), and keep their one ratio.
     assert PghiOptions.model_validate({"ratio_scale": 1.2}).ratio_scales == [1.2]
+    cfg = resolve_config("recommended", overrides=["inverter.ratio_scale=1.15"])
+    assert cfg.inverter.options["ratio_scales"] == [1.15] and "ratio_scale" not in cfg.inverter.options
 
 
 def _coherence(audio: torch.Tensor, spec: StftSpec) -> torch.Tensor:

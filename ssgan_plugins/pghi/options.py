@@ -77,10 +77,15 @@ class PghiOptions(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _single_ratio_scale(cls, data: Any) -> Any:
-        """Earlier runs name one ``ratio_scale``; read it as a one-element list."""
-        if isinstance(data, dict) and "ratio_scale" in data and "ratio_scales" not in data:
-            data = {**data, "ratio_scales": [data["ratio_scale"]]}
-            del data["ratio_scale"]
+        """Earlier runs name one ``ratio_scale``; read it as a one-element list.
+
+        It wins over a ``ratio_scales`` beside it: no default or preset names the old
+        field, so where both meet (a run's ``config.json`` merged onto the defaults) the
+        old one is what the run used.
+        """
+        if isinstance(data, dict) and "ratio_scale" in data:
+            data = dict(data)
+            data["ratio_scales"] = [data.pop("ratio_scale")]
         return data
 
     @field_validator("tol_db")
