@@ -304,11 +304,15 @@ def test_cli_init_from_bad_checkpoint_is_a_one_line_error(tmp_path):
 
 
 def test_recommended_preset_is_the_measured_recipe():
+    from ssgan_plugins.paper.options import PaperGeneratorOptions
+
     cfg = resolve_config("recommended")
     t = cfg.training
     assert t.schedule == "steps" and t.generator_optimizer.name == "adam" and t.ema_decay > 0
     assert t.early_stopping.metric == "fd"
     assert cfg.critic.options["norm"] == "layer"
+    assert cfg.generator.options["dropout"] == 0.0  # the paper presets keep 0.2
+    assert PaperGeneratorOptions(**resolve_config("paper-kicks").generator.options).dropout == 0.2
     assert cfg.inverter.name == "pghi"
     # Same image as the paper's kick preset, so it fine-tunes from the original weights.
     assert cfg.transform == resolve_config("paper-kicks").transform
