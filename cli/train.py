@@ -276,7 +276,7 @@ def _launch(nproc: int, max_restarts: int, worker: list[str]) -> None:
     try:
         run(get_args_parser().parse_args([*launch, "train", *worker]))
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        rank, failure = _cause(exc.failures)
         err_console.print(
             f"[bold red]error:[/] rank {rank} of {nproc} ended with exit code {failure.exitcode}; the other "
             "ranks were stopped (its message is above)",
@@ -284,6 +284,15 @@ def _launch(nproc: int, max_restarts: int, worker: list[str]) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(failure.exitcode if failure.exitcode > 0 else 1) from None
+
+
+def _cause(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The first rank that failed of itself: ranks stopped by rank 0 (RankStopped) may end first."""
+    from ssgan_core.training import RankStopped
+
+    causes = {rank: f for rank, f in failures.items() if f.exitcode != RankStopped.exit_code} or failures
+    rank = min(causes, key=lambda r: causes[r].timestamp)
+    return rank, causes[rank]
 
 
 def _progress(quiet: bool = False) -> Progress:

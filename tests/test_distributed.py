@@ -192,3 +192,17 @@ def test_cli_launcher_reports_a_failed_rank_in_one_line(tmp_path):
     result = CliRunner().invoke(app, [*args, "--set", "data.source.count=8"])
     assert result.exit_code == 2, result.output
     assert "rank 0 of 2 ended with exit code 2" in result.output
+
+
+def test_launcher_names_the_failed_rank_not_the_first_stopped_one():
+    """A rank stopped by rank 0 may exit first; the launcher still names rank 0 and its code."""
+    from types import SimpleNamespace
+
+    from cli.train import _cause
+
+    stopped = SimpleNamespace(exitcode=3, timestamp=10)
+    failed = SimpleNamespace(exitcode=2, timestamp=11)
+    assert _cause({1: stopped, 0: failed}) == (0, failed)
+    crashed = SimpleNamespace(exitcode=1, timestamp=12)
+    assert _cause({0: failed, 1: crashed}) == (0, failed)  # two causes: the earlier one
+    assert _cause({1: stopped}) == (1, stopped)  # none failed of itself: still one name

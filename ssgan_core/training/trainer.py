@@ -99,9 +99,13 @@ T = TypeVar("T")
 
 
 class RankStopped(SsganError):
-    """Rank 0 failed while the others waited for it; its own message says why."""
+    """Rank 0 failed while the others waited for it; its own message says why.
 
-    exit_code = 2
+    Its exit code differs from a failure's (2), so a launcher can tell the rank that
+    failed from the ranks it stopped, whichever process ended first.
+    """
+
+    exit_code = 3
 
 
 # --------------------------------------------------------------------------- reporting
