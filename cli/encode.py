@@ -111,7 +111,7 @@ def encode(
     import torch  # here, not at the top: commands that need no torch start fast
 
     from ssgan_core.audio import find_audio_files, read_many
-    from ssgan_core.data import release_free_memory
+    from ssgan_core.data import TRIM_EVERY, release_free_memory
     from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
     from ssgan_core.image_arrays import NpyStream
 
@@ -138,7 +138,7 @@ def encode(
         store: NpyStream | None = None
         task = bar.add_task("encoding", total=len(files), status="")
         reads = read_many(files, spec, downmix=downmix)  # decoded in parallel threads, in order
-        for _ in range(0, len(files), CHUNK):
+        for number, _ in enumerate(range(0, len(files), CHUNK)):
             clips, names = [], []
             for path, audio in itertools.islice(reads, CHUNK):
                 if isinstance(audio, AudioError):
@@ -155,7 +155,8 @@ def encode(
                 store = NpyStream(handle)
             store.append(images)
             encoded.extend(names)
-            release_free_memory()  # else freed buffers pile up in fragmented heaps
+            if number % TRIM_EVERY == TRIM_EVERY - 1:  # else freed buffers pile up in fragmented heaps
+                release_free_memory()
         if store is None:
             _report_skipped(skipped)
             raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")

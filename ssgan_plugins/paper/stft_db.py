@@ -156,7 +156,9 @@ class StftDbTransform(Transform):
         power = spectrum.real.square()
         power.addcmul_(spectrum.imag, spectrum.imag)
         del spectrum
-        db = power.clamp_min_(o.amin**2).div_(o.ref**2).log10_().mul_(10.0)
+        db = power.clamp_min_(o.amin**2).log10_().mul_(10.0)
+        if o.ref != 1.0:
+            db.sub_(20.0 * math.log10(o.ref))
         return db.reshape(audio.shape[0], CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 
     def encode(self, audio: Tensor) -> Tensor:
@@ -164,15 +166,16 @@ class StftDbTransform(Transform):
         db = self._decibels(audio)
         if o.scaling == "paper":
             if o.top_db is not None:
-                db = torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - o.top_db)
+                torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - o.top_db, out=db)
             low = db.amin(dim=(2, 3), keepdim=True)
             span = (db.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
-            return (db - low) / span * 2.0 - 1.0
+            return db.sub_(low).mul_(2.0 / span).sub_(1.0)
         floor = None if o.top_db is None else db.amax(dim=(1, 2, 3), keepdim=True) - o.top_db
         silent = db <= floor if floor is not None and o.level_floor == "silence" else None
         if floor is not None and o.level_floor == "level":
             torch.maximum(db, floor, out=db)
-        image = db.sub_(o.level_min_db).div_(o.level_max_db - o.level_min_db).mul_(2.0).sub_(1.0)
+        scale = 2.0 / (o.level_max_db - o.level_min_db)
+        image = db.mul_(scale).sub_(1.0 + o.level_min_db * scale)
         if silent is not None:
             image.masked_fill_(silent, -1.0)
         return image.clamp_(-1.0, 1.0)
