@@ -9,8 +9,10 @@ version (``built_with``), the source files and the skipped ones, so ``ssgan inve
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
     from ssgan_core.interfaces import Transform
 
 SIDECAR_FORMAT = "ssgan-encoded/1"
-CHUNK = 32
-"""Files read and encoded per transform call."""
+CHUNK = 16
+"""Files read and encoded per transform call: 32 measured slower and 35% more RSS (its
+buffers pass glibc's mmap threshold, so each call maps them afresh; docs/benchmarks.md)."""
 
 
 def sidecar_path(npy_path: str | Path) -> Path:
@@ -111,9 +114,10 @@ def encode(
     import torch  # here, not at the top: commands that need no torch start fast
 
     from ssgan_core.audio import find_audio_files, read_many
-    from ssgan_core.data import TRIM_EVERY, release_free_memory
+    from ssgan_core.data import TRIM_EVERY, encode_workers, release_free_memory
     from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
     from ssgan_core.image_arrays import NpyStream
+    from ssgan_core.parallel import map_in_order, torch_threads
 
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
@@ -137,26 +141,36 @@ def encode(
     with atomic_write(output) as handle, progress() as bar:
         store: NpyStream | None = None
         task = bar.add_task("encoding", total=len(files), status="")
-        reads = read_many(files, spec, downmix=downmix)  # decoded in parallel threads, in order
-        for number, _ in enumerate(range(0, len(files), CHUNK)):
-            clips, names = [], []
-            for path, audio in itertools.islice(reads, CHUNK):
-                if isinstance(audio, AudioError):
-                    skipped.append((path, audio.reason))
-                else:
-                    clips.append(audio)
-                    names.append(path)
-                bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
-            if not clips:
-                continue
+
+        def chunks() -> Iterator[tuple[list[Path], list[np.ndarray]]]:
+            """Decoded files ``CHUNK`` at a time (read in parallel threads, in order); skips noted."""
+            reads = read_many(files, spec, downmix=downmix)
+            for _ in range(0, len(files), CHUNK):
+                names, clips = [], []
+                for path, audio in itertools.islice(reads, CHUNK):
+                    if isinstance(audio, AudioError):
+                        skipped.append((path, audio.reason))
+                    else:
+                        names.append(path)
+                        clips.append(audio)
+                    bar.update(task, advance=1, status=f"{len(skipped)} skipped" if skipped else "")
+                if clips:
+                    yield names, clips
+
+        def encode_chunk(chunk: tuple[list[Path], list[np.ndarray]]) -> tuple[list[Path], np.ndarray]:
+            names, clips = chunk
             with torch.no_grad():
-                images = transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
-            if store is None:
-                store = NpyStream(handle)
-            store.append(images)
-            encoded.extend(names)
-            if number % TRIM_EVERY == TRIM_EVERY - 1:  # else freed buffers pile up in fragmented heaps
-                release_free_memory()
+                return names, transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
+
+        workers = encode_workers("cpu")
+        with torch_threads(1) if workers > 1 else contextlib.nullcontext():
+            for number, (names, images) in enumerate(map_in_order(encode_chunk, chunks(), workers)):
+                if store is None:
+                    store = NpyStream(handle)
+                store.append(images)
+                encoded.extend(names)
+                if number % TRIM_EVERY == TRIM_EVERY - 1:  # else freed buffers pile up in fragmented heaps
+                    release_free_memory()
         if store is None:
             _report_skipped(skipped)
             raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")

@@ -13,7 +13,6 @@ import math
 import os
 import re
 import warnings
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ import soundfile as sf
 from ssgan_core.errors import AudioError, AudioWarning, OutputError
 from ssgan_core.files import write_bytes
 from ssgan_core.interfaces import AUDIO_CHANNELS, AudioSpec
+from ssgan_core.parallel import map_in_order
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc"})
 """Suffixes (lower case) that folder scans treat as audio."""
@@ -149,20 +149,12 @@ def read_many(
     libsndfile decodes with the GIL released, so reads overlap; at most ``4 * workers``
     files are in flight, so memory does not grow with the folder.
     """
+
+    def read(path: Path) -> tuple[Path, np.ndarray | AudioError]:
+        return path, _read_or_error(path, spec, downmix)
+
     workers = workers or READ_WORKERS
-    if workers <= 1 or len(paths) <= 1:
-        yield from ((p, _read_or_error(p, spec, downmix)) for p in paths)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="ssgan-read") as pool:
-        pending: deque[tuple[Path, Future[np.ndarray | AudioError]]] = deque()
-        for path in paths:
-            pending.append((path, pool.submit(_read_or_error, path, spec, downmix)))
-            if len(pending) >= 4 * workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+    yield from map_in_order(read, paths, workers, ahead=4 * workers, name="ssgan-read")
 
 
 def _read_or_error(path: Path, spec: AudioSpec, downmix: bool) -> np.ndarray | AudioError:

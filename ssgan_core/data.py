@@ -9,6 +9,7 @@ the audio spec, so a changed file or setting re-encodes and anything else reuses
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -33,6 +34,7 @@ from ssgan_core.errors import AudioError, InputError, OutputError
 from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
 from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AUDIO_CHANNELS, AudioSpec, Clip, DatasetSource, SkippedItem, Transform
+from ssgan_core.parallel import map_in_order, torch_threads
 
 CACHE_FORMAT = 3
 """3: rows written as encoded (fixed 128-byte header), groups and augmented flags in the JSON."""
@@ -41,6 +43,8 @@ STORED_DTYPE = np.float16
 ENCODE_BATCH = 16
 TRIM_EVERY = 8
 """Encoded batches between :func:`release_free_memory` calls."""
+MAX_ENCODE_WORKERS = 8
+"""Batches encoded at once at most (:func:`encode_workers`)."""
 ProgressFn = Callable[[int, int | None], None]
 """``progress(done, total)``; ``total`` is ``None`` when the source cannot say."""
 
@@ -309,6 +313,23 @@ def _batches(clips: Iterator[Clip], size: int) -> Iterator[list[Clip]]:
         yield batch
 
 
+def _numbered(batches: Iterator[list[Clip]]) -> Iterator[tuple[int, list[Clip]]]:
+    """``(index of the batch's first clip, batch)``."""
+    first = 0
+    for batch in batches:
+        yield first, batch
+        first += len(batch)
+
+
+def encode_workers(device: torch.device | str) -> int:
+    """Batches encoded at once: one per torch thread on the CPU (each with one intra-op
+    thread), one on a GPU. A batch's small ops and its FFTs parallelise poorly inside one
+    call; whole batches on separate threads use every core (docs/benchmarks.md)."""
+    if torch.device(device).type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), MAX_ENCODE_WORKERS))
+
+
 def encode_clips(
     source: DatasetSource,
     transform: Transform,
@@ -337,26 +358,39 @@ def encode_clips(
     names: list[str] = []
     groups: list[Tensor] = []
     augmented: list[bool] = []
-    done = 0
     transform = transform.to(device).eval()
-    for number, batch in enumerate(_batches(source.clips(), batch_size)):
+
+    def encode_batch(numbered: tuple[int, list[Clip]]) -> tuple[list[str], list[np.ndarray]]:
+        """A batch's clip names and images: the clips, then each augmented copy of them."""
+        first, batch = numbered
         waves = _stack_clips(batch, audio).to(device)
-        first = done
-        writer.append(_encode_checked(transform, waves, [c.name for c in batch]))
+        batch_names = [c.name for c in batch]
+        images = [_encode_checked(transform, waves, batch_names)]
         for copy in range(1, copies + 1):
             assert augment is not None
             params = draw_parameters(augment, seed, first, len(batch), copy)
             varied = augment_audio(waves, params, audio.sample_rate)
-            writer.append(_encode_checked(transform, varied, [f"{c.name}#{copy}" for c in batch]))
-        done += len(batch)
-        for copy in range(copies + 1):
-            names.extend(c.name if copy == 0 else f"{c.name}#{copy}" for c in batch)
-            groups.append(torch.arange(first, done))
-            augmented.extend([copy > 0] * len(batch))
-        if number % TRIM_EVERY == TRIM_EVERY - 1:
-            release_free_memory()
-        if progress is not None:
-            progress(done, total)
+            images.append(_encode_checked(transform, varied, [f"{name}#{copy}" for name in batch_names]))
+        return batch_names, images
+
+    workers = encode_workers(device)
+    done = 0
+    with torch_threads(1) if workers > 1 else contextlib.nullcontext():
+        batches = _numbered(_batches(source.clips(), batch_size))
+        results = map_in_order(encode_batch, batches, workers, name="ssgan-encode")
+        for number, (batch_names, images) in enumerate(results):
+            first = done
+            for image in images:
+                writer.append(image)
+            done += len(batch_names)
+            for copy in range(copies + 1):
+                names.extend(name if copy == 0 else f"{name}#{copy}" for name in batch_names)
+                groups.append(torch.arange(first, done))
+                augmented.extend([copy > 0] * len(batch_names))
+            if number % TRIM_EVERY == TRIM_EVERY - 1:
+                release_free_memory()
+            if progress is not None:
+                progress(done, total)
     skipped = list(source.skipped)
     if done == 0:
         file.close()

@@ -337,3 +337,25 @@ def test_encoding_writes_each_batch_to_the_file_as_it_goes(tmp_path):
         row = data.images.row_bytes
         assert sizes == [(done, 128 + done * row) for done in (4, 8, 10)]
         assert torch.equal(data.images.take(range(10)), torch.from_numpy(np.load(path)).float())
+
+
+def test_encoding_on_worker_threads_gives_the_serial_result(monkeypatch):
+    """Batches (with augmented copies) encoded two or three at a time: the same rows,
+    names, groups and flags as one at a time."""
+    import ssgan_core.data as data_module
+    from ssgan_core.config import AugmentConfig
+
+    augment = AugmentConfig(copies=2, gain_db=(-6.0, 3.0), pitch_semitones=(-1.0, 1.0))
+    source = SyntheticKicks(SyntheticKicksOptions(count=11), SPEC)
+
+    def encoded(workers: int):
+        monkeypatch.setattr(data_module, "encode_workers", lambda device: workers)
+        data = encode_clips(source, TinyTransform(None, SPEC), SPEC, augment=augment, seed=3, batch_size=4)
+        return data.images.take(range(len(data))), data.names, data.groups, data.augmented
+
+    serial = encoded(1)
+    for workers in (2, 3):
+        images, names, groups, flags = encoded(workers)
+        assert torch.equal(images, serial[0]) and names == serial[1]
+        assert torch.equal(groups, serial[2]) and torch.equal(flags, serial[3])
+    assert len(serial[1]) == 33 and serial[1][4] == serial[1][0] + "#1"  # a batch, then its copies
