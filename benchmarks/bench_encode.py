@@ -3,8 +3,9 @@
 Three sides, each in its own subprocess (so peak RSS is its own), on the same folder:
 
 ``ssgan``       ``FolderSource`` + ``encode_clips`` with the ``paper-kicks`` transform: files
-                decoded in parallel threads (``ssgan_core.audio.read_many``), the STFT
-                batched 32 clips at a time, images written to a file as they are made.
+                decoded in parallel threads (``ssgan_core.audio.read_many``), batches of
+                16 clips encoded on one thread per core (``encode_workers``), images
+                written to a file as they are made.
                 Timed from the first file read to the last image written (imports and
                 part construction excluded), wall and CPU (all threads).
 ``cli``         ``ssgan encode FOLDER -o out.npy --preset paper-kicks``, end to end: wall
