@@ -110,10 +110,25 @@ def check_period(history: Sequence[dict[str, Any]], cfg: HealthConfig) -> list[F
                 "far-from-data",
                 f"the previews score FD {fd:,.0f}, {fd / floor:.1f}x what as many training clips score "
                 f"({floor:,.0f})",
-                "train longer (training.steps), or fine-tune from a checkpoint (--init-from)",
+                _far_advice(history, float(fd)),
             )
         )
     return found
+
+
+def _far_advice(history: Sequence[dict[str, Any]], fd: float) -> str:
+    """What to try for ``far-from-data``: more training, unless the run was nearer the data
+    before and has moved away (then more of the same makes it worse)."""
+    earlier = [(m.get("epoch", n), float(m["fd"])) for n, m in enumerate(history[:-1], 1) if m.get("fd")]
+    if earlier:
+        period, nearest = min(earlier, key=lambda pair: pair[1])
+        if 2 * nearest < fd:
+            return (
+                f"its previews were nearest the data at period {period} (FD {nearest:,.0f}) and have moved "
+                "away since: use the best period's checkpoint (best.ckpt), or try another seed or lower "
+                "learning rates (training.*_optimizer.lr)"
+            )
+    return "train longer (training.steps), or fine-tune from a checkpoint (--init-from)"
 
 
 def _growing(history: Sequence[dict[str, Any]], key: str, periods: int) -> bool:

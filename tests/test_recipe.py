@@ -206,6 +206,14 @@ def test_health_names_previews_far_from_the_data():
     assert check_period([_healthy(fd=None)], HealthConfig()) == []
 
 
+def test_far_from_data_advice_depends_on_whether_the_run_was_nearer_before():
+    always_far = [_healthy(fd=f, epoch=n) for n, f in enumerate((4_000.0, 3_500.0, 3_000.0), 1)]
+    assert "train longer" in check_period(always_far, HealthConfig())[0].advice
+    drifted = [_healthy(fd=f, epoch=n) for n, f in enumerate((900.0, 300.0, 600.0, 3_000.0), 1)]
+    advice = check_period(drifted, HealthConfig())[0].advice
+    assert "period 2 (FD 300)" in advice and "moved away" in advice and "train longer" not in advice
+
+
 def test_ranking_auc_and_image_stats():
     assert ranking_auc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
     assert ranking_auc(torch.tensor([0.0]), torch.tensor([1.0])) == 0.0
