@@ -6,7 +6,7 @@ import math
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class NpyStream:
 
     HEADER_BYTES = 128
 
-    def __init__(self, handle: BinaryIO, dtype: np.typing.DTypeLike = np.float32) -> None:
+    def __init__(self, handle: IO[bytes], dtype: np.typing.DTypeLike = np.float32) -> None:
         self.handle, self.dtype, self.rows = handle, np.dtype(dtype), 0
         self.item_shape: tuple[int, ...] | None = None
         self.handle.write(b"\0" * self.HEADER_BYTES)
