@@ -9,7 +9,6 @@ version (``built_with``), the source files and the skipped ones, so ``ssgan inve
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -114,10 +113,9 @@ def encode(
     import torch  # here, not at the top: commands that need no torch start fast
 
     from ssgan_core.audio import find_audio_files, read_many
-    from ssgan_core.data import TRIM_EVERY, encode_workers, release_free_memory
+    from ssgan_core.data import encoded_in_order
     from ssgan_core.files import atomic_write, check_output_file, remove_leftovers, write_text
     from ssgan_core.image_arrays import NpyStream
-    from ssgan_core.parallel import map_in_order, torch_threads
 
     if output.suffix.lower() != ".npy":
         raise InputError(f"--output {output}: must end in .npy")
@@ -162,15 +160,11 @@ def encode(
             with torch.no_grad():
                 return names, transform.encode(torch.from_numpy(np.stack(clips))).float().numpy()
 
-        workers = encode_workers("cpu")
-        with torch_threads(1) if workers > 1 else contextlib.nullcontext():
-            for number, (names, images) in enumerate(map_in_order(encode_chunk, chunks(), workers)):
-                if store is None:
-                    store = NpyStream(handle)
-                store.append(images)
-                encoded.extend(names)
-                if number % TRIM_EVERY == TRIM_EVERY - 1:  # else freed buffers pile up in fragmented heaps
-                    release_free_memory()
+        for names, images in encoded_in_order(encode_chunk, chunks(), "cpu"):
+            if store is None:
+                store = NpyStream(handle)
+            store.append(images)
+            encoded.extend(names)
         if store is None:
             _report_skipped(skipped)
             raise InputError(f"nothing could be encoded: all {len(files)} input files were skipped")

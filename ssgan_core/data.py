@@ -18,10 +18,10 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -45,6 +45,8 @@ TRIM_EVERY = 8
 """Encoded batches between :func:`release_free_memory` calls."""
 MAX_ENCODE_WORKERS = 8
 """Batches encoded at once at most (:func:`encode_workers`)."""
+_Batch = TypeVar("_Batch")
+_Encoded = TypeVar("_Encoded")
 ProgressFn = Callable[[int, int | None], None]
 """``progress(done, total)``; ``total`` is ``None`` when the source cannot say."""
 
@@ -330,6 +332,20 @@ def encode_workers(device: torch.device | str) -> int:
     return max(1, min(torch.get_num_threads(), MAX_ENCODE_WORKERS))
 
 
+def encoded_in_order(
+    encode: Callable[[_Batch], _Encoded], batches: Iterable[_Batch], device: torch.device | str
+) -> Iterator[_Encoded]:
+    """``encode(batch)`` for every batch, in order, on :func:`encode_workers` threads of one
+    intra-op torch thread each; freed memory is trimmed every ``TRIM_EVERY`` batches, else
+    it piles up in fragmented heaps. Serves ``encode_clips`` and ``ssgan encode``."""
+    workers = encode_workers(device)
+    with torch_threads(1) if workers > 1 else contextlib.nullcontext():
+        for number, result in enumerate(map_in_order(encode, batches, workers, name="ssgan-encode")):
+            yield result
+            if number % TRIM_EVERY == TRIM_EVERY - 1:
+                release_free_memory()
+
+
 def encode_clips(
     source: DatasetSource,
     transform: Transform,
@@ -373,24 +389,19 @@ def encode_clips(
             images.append(_encode_checked(transform, varied, [f"{name}#{copy}" for name in batch_names]))
         return batch_names, images
 
-    workers = encode_workers(device)
     done = 0
-    with torch_threads(1) if workers > 1 else contextlib.nullcontext():
-        batches = _numbered(_batches(source.clips(), batch_size))
-        results = map_in_order(encode_batch, batches, workers, name="ssgan-encode")
-        for number, (batch_names, images) in enumerate(results):
-            first = done
-            for image in images:
-                writer.append(image)
-            done += len(batch_names)
-            for copy in range(copies + 1):
-                names.extend(name if copy == 0 else f"{name}#{copy}" for name in batch_names)
-                groups.append(torch.arange(first, done))
-                augmented.extend([copy > 0] * len(batch_names))
-            if number % TRIM_EVERY == TRIM_EVERY - 1:
-                release_free_memory()
-            if progress is not None:
-                progress(done, total)
+    batches = _numbered(_batches(source.clips(), batch_size))
+    for batch_names, images in encoded_in_order(encode_batch, batches, device):
+        first = done
+        for image in images:
+            writer.append(image)
+        done += len(batch_names)
+        for copy in range(copies + 1):
+            names.extend(name if copy == 0 else f"{name}#{copy}" for name in batch_names)
+            groups.append(torch.arange(first, done))
+            augmented.extend([copy > 0] * len(batch_names))
+        if progress is not None:
+            progress(done, total)
     skipped = list(source.skipped)
     if done == 0:
         file.close()

@@ -119,7 +119,9 @@ def check_period(history: Sequence[dict[str, Any]], cfg: HealthConfig) -> list[F
 def _far_advice(history: Sequence[dict[str, Any]], fd: float) -> str:
     """What to try for ``far-from-data``: more training, unless the run was nearer the data
     before and has moved away (then more of the same makes it worse)."""
-    earlier = [(m.get("epoch", n), float(m["fd"])) for n, m in enumerate(history[:-1], 1) if m.get("fd")]
+    earlier = [
+        (m.get("epoch", n), float(m["fd"])) for n, m in enumerate(history[:-1], 1) if m.get("fd") is not None
+    ]
     if earlier:
         period, nearest = min(earlier, key=lambda pair: pair[1])
         if 2 * nearest < fd:

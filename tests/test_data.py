@@ -359,3 +359,26 @@ def test_encoding_on_worker_threads_gives_the_serial_result(monkeypatch):
         assert torch.equal(images, serial[0]) and names == serial[1]
         assert torch.equal(groups, serial[2]) and torch.equal(flags, serial[3])
     assert len(serial[1]) == 33 and serial[1][4] == serial[1][0] + "#1"  # a batch, then its copies
+
+
+def test_encoded_in_order_trims_memory_and_restores_torch_threads(monkeypatch):
+    """Results in order; ``release_free_memory`` after every ``TRIM_EVERY`` batches; torch's
+    thread count back as it was even when the caller stops with an error mid-way."""
+    import ssgan_core.data as data_module
+
+    trims: list[int] = []
+    results: list[int] = []
+    monkeypatch.setattr(data_module, "encode_workers", lambda device: 2)
+    monkeypatch.setattr(data_module, "release_free_memory", lambda: trims.append(len(results)))
+    before = torch.get_num_threads()
+    batches = range(2 * data_module.TRIM_EVERY + 3)
+    for result in data_module.encoded_in_order(lambda b: b * 10, batches, "cpu"):
+        assert torch.get_num_threads() == 1
+        results.append(result)
+    assert results == [b * 10 for b in batches]
+    assert trims == [data_module.TRIM_EVERY, 2 * data_module.TRIM_EVERY]
+    assert torch.get_num_threads() == before
+    with pytest.raises(OSError):
+        for _ in data_module.encoded_in_order(lambda b: b, range(10), "cpu"):
+            raise OSError("disk full")
+    assert torch.get_num_threads() == before
