@@ -13,6 +13,9 @@ every 5th. Each side runs in its own subprocess so peak RSS is its own.
               step's fake made with a graph, critic gradients computed in the
               generator update too.
 
+``--against REF`` instead times our step at git revision ``REF`` and in this checkout, in fresh
+processes taking turns (how much faster the step became since ``REF``).
+
 ``--settings fp32,bf16,channels_last,compile`` instead compares our trainer's speed
 options (``training.precision``, ``training.channels_last``, ``training.compile``) side by
 side, each in its own subprocess: samples/s of the step, its ratio to eager fp32, and the
@@ -28,13 +31,14 @@ the ``GOMP_SPINCOUNT`` ``ssgan`` sets (``ssgan_cli.OPENMP_SPIN``) unless ``OMP_W
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -75,9 +79,11 @@ SETTINGS: dict[str, dict[str, object]] = {
     "bf16+channels_last": {"precision": "bf16", "channels_last": True},
     "bf16+compile": {"precision": "bf16", "compile": True},
     "fp16": {"precision": "fp16"},
+    "heap-default": {"heap": "default"},
 }
 """Named combinations of the training fields ``--settings`` compares; ``fp32`` is main's eager default.
-``fp16`` (with gradient scalers) runs on CUDA only."""
+``fp16`` (with gradient scalers) runs on CUDA only. ``heap-default`` is fp32 with glibc's default
+heap thresholds instead of the trainer's (:func:`~ssgan_core.memory.keep_freed_memory`)."""
 
 
 def _ours(batches: int, setting: str = "fp32") -> float:
@@ -99,10 +105,12 @@ def _timed(step: Callable[[int], object], batches: int, device: torch.device) ->
 def _stepper(setting: str) -> tuple[Callable[[int], object], torch.device]:
     """One training step of the paper model under ``setting``, as a function of the batch index."""
     from ssgan_core.generation import build_losses
+    from ssgan_core.memory import keep_freed_memory
     from ssgan_core.training import GanStepper, autocast_for
     from ssgan_core.training.distributed import World, replicas_for
     from ssgan_core.training.step import grad_scalers
 
+    keep_freed_memory()  # as the trainer does
     fields = SETTINGS[setting]
     precision = str(fields.get("precision", "fp32"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -144,8 +152,25 @@ def _interleaved(names: list[str], batches: int, rounds: int) -> dict[str, list[
     speeds: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name, (step, device) in steppers.items():
-            speeds[name].append(batches * BATCH / _timed(step, batches, device))
+            with _heap(SETTINGS[name].get("heap")):
+                speeds[name].append(batches * BATCH / _timed(step, batches, device))
     return speeds
+
+
+@contextlib.contextmanager
+def _heap(policy: object) -> Iterator[None]:
+    """glibc's default heap thresholds for the block (``policy == "default"``), then the trainer's."""
+    from ssgan_core.memory import keep_freed_memory, release_free_memory
+
+    if policy != "default":
+        yield
+        return
+    keep_freed_memory(False)
+    release_free_memory()
+    try:
+        yield
+    finally:
+        keep_freed_memory()
 
 
 def _sync(device: torch.device) -> None:
@@ -160,7 +185,7 @@ def _short_run(setting: str, generator_steps: int, cache: str) -> dict[str, floa
     from ssgan_core.config import resolve_config
     from ssgan_core.training import Trainer
 
-    fields = {f"training.{k}": json.dumps(v) for k, v in SETTINGS[setting].items()}
+    fields = {f"training.{k}": json.dumps(v) for k, v in SETTINGS[setting].items() if k != "heap"}
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {
             "data.source.count": "64",
@@ -258,12 +283,16 @@ def main() -> None:
         help=f"Compare these speed settings instead (comma-separated, of {', '.join(SETTINGS)}).",
     )
     parser.add_argument("--fd-steps", type=int, default=8, help="Generator updates of each FD run (0: none).")
-    parser.add_argument("--rounds", type=int, default=3, help="--settings: timed turns of each setting.")
+    parser.add_argument("--rounds", type=int, default=3, help="--settings, --against: timed turns per side.")
+    parser.add_argument("--against", metavar="REF", help="Compare our step with git revision REF's instead.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--cache", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.batches, args.fd_steps, args.cache)
+        return
+    if args.against:
+        _compare_against(args.against, args.batches, args.rounds, args.json)
         return
     if args.settings:
         _compare_settings(args.settings.split(","), args.batches, args.rounds, args.fd_steps, args.json)
@@ -289,13 +318,49 @@ def main() -> None:
     print(f"  vs original ({ORIGINAL_SAMPLES_PER_S} samples/s): {summary['speedup_vs_original_4_9']:.2f}x")
 
 
-def _run_worker(side: str, batches: int, *extra: str) -> dict:
+def _run_worker(side: str, batches: int, *extra: str, tree: Path | None = None) -> dict:
+    """Run a worker of this checkout or, with ``tree``, of another checkout's code."""
     env = dict(os.environ)
     if "OMP_WAIT_POLICY" not in env:  # the OpenMP setting `ssgan` uses (see ssgan_cli/__init__.py)
         env.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--batches", str(batches)]
+    script = Path(__file__).resolve()
+    if tree is not None:
+        script = tree / "benchmarks" / script.name
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+    command = [sys.executable, str(script), "--worker", side, "--batches", str(batches)]
     out = subprocess.run([*command, *extra], check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _compare_against(ref: str, batches: int, rounds: int, as_json: bool) -> None:
+    """Our step at git revision ``ref`` (a temporary worktree) and in this checkout, in fresh
+    processes taking turns; the ratio is the median of each round's ratio."""
+    import statistics
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    speeds: dict[str, list[float]] = {ref: [], "this checkout": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "ref"
+        git = ["git", "-C", str(root), "worktree"]
+        subprocess.run([*git, "add", "--detach", "-q", str(tree), ref], check=True)
+        try:
+            for _ in range(rounds):
+                speeds[ref].append(_run_worker("ours", batches, tree=tree)["samples_per_s"])
+                speeds["this checkout"].append(_run_worker("ours", batches)["samples_per_s"])
+        finally:
+            subprocess.run([*git, "remove", "--force", str(tree)], check=True)
+    ratios = [a / b for a, b in zip(speeds["this checkout"], speeds[ref], strict=True)]
+    summary = {"samples_per_s": speeds, "ratio": statistics.median(ratios), "per_round_ratio": ratios}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"paper model step, batch {BATCH}, n_critic {N_CRITIC}, {rounds} rounds of {batches} batches each")
+    for name, values in speeds.items():
+        rounds_text = " ".join(f"{v:.1f}" for v in values)
+        print(f"  {name:<14} {statistics.median(values):7.2f} samples/s  (rounds: {rounds_text})")
+    ratios_text = " ".join(f"{r:.2f}" for r in ratios)
+    print(f"  this checkout / {ref}: {summary['ratio']:.2f}x (per round: {ratios_text})")
 
 
 def _compare_settings(names: list[str], batches: int, rounds: int, fd_steps: int, as_json: bool) -> None:

@@ -10,8 +10,6 @@ the audio spec, so a changed file or setting re-encodes and anything else reuses
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import hashlib
 import io
 import json
@@ -34,6 +32,7 @@ from ssgan_core.errors import AudioError, InputError, OutputError
 from ssgan_core.files import describe_os_error, ensure_folder, remove_leftovers, temp_path, write_text
 from ssgan_core.image_arrays import NpyStream
 from ssgan_core.interfaces import AUDIO_CHANNELS, AudioSpec, Clip, DatasetSource, SkippedItem, Transform
+from ssgan_core.memory import release_free_memory
 from ssgan_core.parallel import map_in_order, torch_threads
 
 CACHE_FORMAT = 3
@@ -112,31 +111,6 @@ class FolderSource(DatasetSource):
 
 def build_folder_source(options: FolderOptions, audio: AudioSpec) -> FolderSource:
     return FolderSource(options, audio)
-
-
-# --------------------------------------------------------------------------- memory
-
-
-def release_free_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; elsewhere nothing).
-
-    Encoding allocates buffers of many sizes per batch (decoded files, STFTs, images);
-    glibc keeps what they free in fragmented heaps instead of returning it, and the
-    resident set grew by about 0.15 MB per encoded file (1.9 GB after 3,528 files).
-    Trimming every few batches kept it flat at the first batch's level (measured in
-    docs/benchmarks.md).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError, TypeError):  # not glibc (or no C library handle, as on Windows)
-        return None
 
 
 # --------------------------------------------------------------------------- the image store

@@ -62,6 +62,7 @@ from ssgan_core.generation import (
 )
 from ssgan_core.health import image_stats
 from ssgan_core.interfaces import AUDIO_CHANNELS, Critic, Generator
+from ssgan_core.memory import keep_freed_memory
 from ssgan_core.training.callbacks import (
     METRICS_FILE,
     PREVIEW_DIR,
@@ -615,6 +616,7 @@ class Trainer:
         """Train to the end. ``max_steps`` pauses after that many total steps without saving
         (as if the process were killed there); tests use it to check resuming."""
         self.prepare()
+        keep_freed_memory()  # the data is encoded by now; each step reuses the last one's blocks
         restore = self._catch_ctrl_c()
         try:
             while self.epoch < self.periods and not self.early_stopping.stopped:
