@@ -15,9 +15,9 @@ from ssgan_plugins.paper.attention import (
     relu_attention_naive,
     relu_attention_sorted,
 )
-from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, SpaceToDepthConv, count_parameters
+from ssgan_plugins.paper.critic import PaperCritic, PaperCriticOptions, count_parameters
 from ssgan_plugins.paper.generator import PaperGenerator, PaperGeneratorOptions
-from ssgan_plugins.paper.layers import Dropout, SubPixelConvTranspose2d
+from ssgan_plugins.paper.layers import Dropout, FewChannelConv2d, SubPixelConvTranspose2d
 
 
 def reference_relu_attention(q, k, v):
@@ -175,24 +175,38 @@ def test_critic_minibatch_std_sees_a_groups_variety_and_never_mixes_groups():
     assert PaperCritic().final.in_channels == 128  # off in the paper
 
 
-@pytest.mark.parametrize("size", [256, 9])
-def test_space_to_depth_conv_equals_the_strided_conv(size):
-    """Same weights, same outputs, input gradients and gradient-penalty gradients (odd sizes fall back)."""
+@pytest.mark.parametrize(("c_in", "c_out", "size"), [(2, 4, 32), (4, 8, 16), (2, 4, 9)])
+def test_few_channel_conv_equals_the_strided_conv(c_in, c_out, size):
+    """Same weights; same outputs, gradients and gradient-penalty gradients, also when the
+    penalty's first gradient is itself differentiated twice (odd sizes fall back)."""
     torch.manual_seed(0)
-    fast = SpaceToDepthConv(2, 4)
-    plain = torch.nn.Conv2d(2, 4, 4, 2, 1)
+    fast = FewChannelConv2d(c_in, c_out, 4, 2, 1)
+    plain = torch.nn.Conv2d(c_in, c_out, 4, 2, 1)
     plain.load_state_dict(fast.state_dict())
-    x = torch.randn(3, 2, size, size)
-    grads = []
+    x = torch.randn(3, c_in, size, size)
+    results = []
     for conv in (fast, plain):
         xi = x.clone().requires_grad_()
         y = conv(xi)
-        (g,) = torch.autograd.grad((y * y.detach().sign()).sum(), xi, create_graph=True)
-        g.square().sum().backward()
-        grads.append((y, g, conv.weight.grad))
-    for a, b in zip(*grads, strict=True):
+        (g,) = torch.autograd.grad((y * y.detach().sign()).square().sum(), xi, create_graph=True)
+        (gw,) = torch.autograd.grad(g.square().sum(), conv.weight, create_graph=True)
+        (gw.square().sum() + g.square().sum()).backward()
+        results.append((y, g, gw, conv.weight.grad, conv.bias.grad))
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
-    assert isinstance(PaperCritic().block1[0], SpaceToDepthConv)
+    critic = PaperCritic()
+    assert [isinstance(critic.get_submodule(f"block{i}.0"), FewChannelConv2d) for i in (1, 2, 3)] == [1, 1, 0]
+
+
+def test_few_channel_conv_gradients_in_double_precision():
+    """The three functions are each other's derivatives: torch's numerical checks to second order."""
+    torch.manual_seed(0)
+    conv = FewChannelConv2d(2, 3, 4, 2, 1).double()
+    x = torch.randn(2, 2, 8, 8, dtype=torch.double, requires_grad=True)
+    w = conv.weight.detach().clone().requires_grad_()
+    forward = lambda x, w: conv._conv_forward(x, w, None)  # noqa: E731
+    assert torch.autograd.gradcheck(forward, (x, w))
+    assert torch.autograd.gradgradcheck(forward, (x, w))
 
 
 @pytest.mark.parametrize(
@@ -372,7 +386,10 @@ def test_dropout_matches_nn_dropout_semantics():
     y = layer(x)
     kept = y != 0
     assert abs(kept.float().mean().item() - 0.8) < 0.01
-    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
+    scale = 1 / (1 - round(0.2 * 2**16) / 2**16)  # p to 16 bits: 1.2499928 for 0.2
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], scale))
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # seeded masks repeat
     y.sum().backward()
     torch.testing.assert_close(x.grad, y.detach())  # gradient is the same scaled mask
     layer.eval()

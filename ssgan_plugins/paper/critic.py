@@ -12,9 +12,10 @@ Shapes (``(B, 2, 256, 256)`` in)::
     (minibatch_std > 0: one more channel, each group's standard deviation; off in the paper)
     final 128 -> 1      1x1     spectral-norm conv k4 s1 p0, flattened to (B,)
 
-Block convs are spectral-norm Conv2d k4 s2 p1 (block1's computed as
-:class:`SpaceToDepthConv`: the same weights and result, faster). 177,858 parameters
-(spectral norm's ``u``/``v`` vectors are buffers). Weights use PyTorch's default init.
+Block convs are spectral-norm Conv2d k4 s2 p1 (block1's and block2's gradients computed
+by :class:`~ssgan_plugins.paper.layers.FewChannelConv2d`: the same weights and results,
+faster). 177,858 parameters (spectral norm's ``u``/``v`` vectors are buffers). Weights
+use PyTorch's default init.
 
 Features for matching (``feature_layers``): the paper takes them "from the critic's
 attention layer and the second to last convolution block". With the paper's six
@@ -38,20 +39,19 @@ linear-complexity kernel attention with the same parameters, offered as a varian
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan_core import PAPER_IMAGE_SHAPE, AudioSpec, Critic, InputError
 from ssgan_plugins.paper.attention import SelfAttention2d
 from ssgan_plugins.paper.generator import check_paper_shape
-from ssgan_plugins.paper.layers import Dropout
+from ssgan_plugins.paper.layers import Dropout, FewChannelConv2d
 from ssgan_plugins.paper.options import PaperCriticOptions
 
 BLOCK_CHANNELS = (4, 8, 16, 32, 64, 128)
+FEW_CHANNELS = 4
+"""Blocks with at most this many input channels use :class:`FewChannelConv2d` (block1, block2)."""
 ATTENTION_AFTER = 3
 """Attention follows this block (16 channels at 32x32)."""
 
@@ -64,33 +64,12 @@ def _norm(kind: str, channels: int) -> list[nn.Module]:
     return [nn.GroupNorm(1, channels)] if kind == "layer" else []
 
 
-class SpaceToDepthConv(nn.Conv2d):
-    """``nn.Conv2d(k=4, stride=2, padding=1)`` computed as a 2x2 stride-1 convolution of the
-    padded input folded 2x2 into channels (``pixel_unshuffle``): the same weights, keys
-    and result (to float rounding), cheaper where channels are few.
-
-    On the critic's first layer (2 -> 4 channels at 256x256) oneDNN's strided kernel is
-    poor: forward + backward measured 2.1x faster this way, the gradient penalty's
-    double backward 1.5x (one thread; docs/benchmarks.md). Deeper layers, with more
-    channels, measured slower, so only the first uses it.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
-
-    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        if input.shape[-1] % 2 or input.shape[-2] % 2:
-            return super()._conv_forward(input, weight, bias)
-        out_c, in_c = weight.shape[:2]
-        # weight[o, c, 2a + i, 2b + j] -> folded[o, 4c + 2i + j, a, b], pixel_unshuffle's channel order
-        folded = weight.view(out_c, in_c, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(out_c, in_c * 4, 2, 2)
-        return F.conv2d(F.pixel_unshuffle(F.pad(input, (1, 1, 1, 1)), 2), folded, bias)
-
-
 def _block(in_channels: int, out_channels: int, options: PaperCriticOptions, norm: bool) -> nn.Sequential:
-    conv = SpaceToDepthConv if in_channels <= 2 else partial(nn.Conv2d, kernel_size=4, stride=2, padding=1)
+    # The first two blocks' gradients are faster computed another way (FewChannelConv2d);
+    # wider blocks measured slower that way.
+    conv = FewChannelConv2d if in_channels <= FEW_CHANNELS else nn.Conv2d
     layers: list[nn.Module] = [
-        spectral_norm(conv(in_channels, out_channels)),
+        spectral_norm(conv(in_channels, out_channels, kernel_size=4, stride=2, padding=1)),
         nn.LeakyReLU(options.leaky_slope),
     ]
     if norm:
