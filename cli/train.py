@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -191,6 +192,9 @@ def train(
     try:
         _train_here(cfg, resume, device)
     except RankStopped:  # rank 0 printed why; the other ranks stay quiet
+        # Ending first would make torchrun stop rank 0 (SIGTERM) before it exits with its own
+        # code; wait for torchrun to stop this rank instead, or give up after a while.
+        time.sleep(STOPPED_RANK_WAIT)
         raise typer.Exit(RankStopped.exit_code) from None
     except RuntimeError as exc:  # under torchrun mostly a peer that died mid-collective: one line
         if int(os.environ.get("WORLD_SIZE", "1")) == 1 or os.environ.get("SSGAN_DEBUG"):
@@ -202,6 +206,11 @@ def train(
         raise fail(f"rank {os.environ.get('RANK')} stopped: {why}") from None
     finally:
         leave_world()
+
+
+STOPPED_RANK_WAIT = 30.0
+"""Seconds a rank stopped by rank 0's failure waits for torchrun to end it (it does so as
+soon as rank 0 exits), so rank 0's exit code is the one the launcher reports."""
 
 
 def _train_here(cfg: RunConfig | None, resume: Path | None, device: str | None) -> None:
@@ -290,7 +299,8 @@ def _cause(failures: dict[int, Any]) -> tuple[int, Any]:
     """The first rank that failed of itself: ranks stopped by rank 0 (RankStopped) may end first."""
     from ssgan_core.training import RankStopped
 
-    causes = {rank: f for rank, f in failures.items() if f.exitcode != RankStopped.exit_code} or failures
+    stopped = (RankStopped.exit_code, -signal.SIGTERM)  # stopped by rank 0, or by torchrun after a failure
+    causes = {rank: f for rank, f in failures.items() if f.exitcode not in stopped} or failures
     rank = min(causes, key=lambda r: causes[r].timestamp)
     return rank, causes[rank]
 

@@ -206,3 +206,5 @@ def test_launcher_names_the_failed_rank_not_the_first_stopped_one():
     crashed = SimpleNamespace(exitcode=1, timestamp=12)
     assert _cause({0: failed, 1: crashed}) == (0, failed)  # two causes: the earlier one
     assert _cause({1: stopped}) == (1, stopped)  # none failed of itself: still one name
+    terminated = SimpleNamespace(exitcode=-15, timestamp=9)  # torchrun's SIGTERM after a failure
+    assert _cause({1: terminated, 0: failed}) == (0, failed)

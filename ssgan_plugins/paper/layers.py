@@ -40,7 +40,8 @@ WORD_VALUES = 1 << 16
 
 class SubPixelConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` computed as a stride-1 convolution to ``stride**2`` times the
-    channels, then ``pixel_shuffle``: the same weights, keys and result (to float rounding).
+    channels, then a depth-to-space shuffle: the same weights, keys and result (to float
+    rounding).
 
     A transposed convolution with stride ``s`` writes each output phase (``y mod s``) from
     its own subset of the kernel taps; gathered into one ordinary convolution per phase
@@ -99,9 +100,9 @@ class FewChannelConv2d(nn.Conv2d):
     as a sub-pixel convolution. Here the layer is three autograd functions that are each
     other's derivatives (convolution, its transpose, its weight gradient), each computed
     the fastest way measured; the gradient penalty's double backward runs through them
-    too. Forward + backward + gradient penalty measured 1.3x to 1.5x faster for the
-    critic's first two blocks and slower for the wider ones (docs/benchmarks.md), so
-    only those use it. Other geometries and devices fall back to ``nn.Conv2d``.
+    too. For the critic's first two blocks forward + backward measured 1.04x to 3.5x
+    faster, with the gradient penalty 1.3x to 1.4x; wider blocks were slower
+    (docs/benchmarks.md), so only those two use it. Other geometries and devices fall back to ``nn.Conv2d``.
     """
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -110,7 +111,9 @@ class FewChannelConv2d(nn.Conv2d):
         fits = input.dim() == 4 and input.shape[-1] % s == 0 and input.shape[-2] % s == 0
         if plain or not fits or input.device.type != "cpu" or self.padding_mode != "zeros":
             return super()._conv_forward(input, weight, bias)
-        out = _StridedConv.apply(input, weight, s, p)
+        # Channels-last once, outside the functions, so the forward and the weight gradient
+        # share the copy and autograd still links it to ``input``.
+        out = _StridedConv.apply(input.contiguous(memory_format=CHANNELS_LAST), weight, s, p)
         return out if bias is None else out + bias[:, None, None]
 
 
