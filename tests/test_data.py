@@ -386,28 +386,33 @@ def test_encoded_in_order_trims_memory_and_restores_torch_threads(monkeypatch):
 
 def test_kept_heap_reuses_freed_blocks_instead_of_faulting_them_in():
     """After ``keep_freed_memory`` a freed 16 MiB tensor's pages serve the next one; with
-    glibc's default thresholds every allocation maps fresh pages (4,096 faults each)."""
-    import resource
+    glibc's default thresholds every allocation maps fresh pages (4,096 faults each).
+    Counted in a fresh process: page faults are per process, and other tests leave threads."""
+    import json
+    import subprocess
+    import sys
 
-    from ssgan_core import memory
-
-    if memory._glibc() is None:
+    script = """
+import json, resource, torch
+from ssgan_core import memory
+def faults_of_ten_tensors():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        torch.ones(4 << 20)  # allocated, written, freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+if memory._glibc() is None:
+    print(json.dumps(None))
+else:
+    memory.keep_freed_memory(False)
+    mapped = faults_of_ten_tensors()
+    memory.keep_freed_memory()
+    faults_of_ten_tensors()  # the heap grows once
+    print(json.dumps([mapped, faults_of_ten_tensors()]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    counts = json.loads(out.stdout)
+    if counts is None:
         pytest.skip("not glibc")
-
-    def faults_of_ten_tensors() -> int:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(10):
-            torch.ones(4 << 20)  # allocated, written, freed
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-    try:
-        memory.keep_freed_memory(False)
-        memory.release_free_memory()
-        mapped = faults_of_ten_tensors()
-        memory.keep_freed_memory()
-        faults_of_ten_tensors()  # the heap grows once
-        kept = faults_of_ten_tensors()
-    finally:
-        memory.keep_freed_memory()  # as after any training run in this process
-    assert mapped > 10 * 4000
-    assert kept < mapped / 20
+    mapped, kept = counts
+    assert mapped > 10 * 4000, counts
+    assert kept < mapped / 20, counts
