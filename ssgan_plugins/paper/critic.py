@@ -70,7 +70,7 @@ def _block(in_channels: int, out_channels: int, options: PaperCriticOptions, nor
     conv = FewChannelConv2d if in_channels <= FEW_CHANNELS else nn.Conv2d
     layers: list[nn.Module] = [
         spectral_norm(conv(in_channels, out_channels, kernel_size=4, stride=2, padding=1)),
-        nn.LeakyReLU(options.leaky_slope),
+        nn.LeakyReLU(options.leaky_slope, inplace=True),  # on a fresh tensor no backward reads
     ]
     if norm:
         layers.extend(_norm(options.norm, out_channels))

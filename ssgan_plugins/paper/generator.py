@@ -58,7 +58,7 @@ class PaperGenerator(Generator):
             if not last:
                 layers += [
                     nn.BatchNorm2d(out_channels),
-                    nn.LeakyReLU(options.leaky_slope),
+                    nn.LeakyReLU(options.leaky_slope, inplace=True),  # BatchNorm backward reads its input
                     Dropout(options.dropout),
                 ]
             else:
