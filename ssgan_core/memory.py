@@ -41,11 +41,12 @@ def keep_freed_memory(keep: bool = True) -> None:
     By default glibc serves blocks above 128 KB-32 MB with a fresh ``mmap`` and returns
     them on free, so every step touched its tensors' pages anew: about 18,000 page faults
     per paper-model step, 13-16 % of the run in the kernel. Kept in the heap, a step
-    faults nothing, the peak resident set is the same (it is the step's own peak) and the
-    step is about 1.1x faster (``benchmarks/bench_train.py --allocator``,
-    docs/benchmarks.md). The cost: memory freed after a peak (a preview render) stays
-    in the process until it exits or :func:`release_free_memory` runs. ``keep=False`` sets
-    glibc's default thresholds back (benchmarks compare the two).
+    faults next to nothing, the peak resident set stays about the same (it is the step's
+    own peak; the README main job 1.23 GiB against 1.20) and the step is 1.06x-1.11x
+    faster (``benchmarks/bench_train.py --settings fp32,heap-default``, docs/benchmarks.md).
+    The cost: memory freed after a peak (a preview render) stays in the process until it
+    exits or :func:`release_free_memory` runs. ``keep=False`` sets glibc's default
+    thresholds back (benchmarks compare the two).
     """
     libc = _glibc()
     if libc is not None:
