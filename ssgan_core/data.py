@@ -350,30 +350,29 @@ def encode_clips(
     augmented: list[bool] = []
     transform = transform.to(device).eval()
 
-    def encode_batch(numbered: tuple[int, list[Clip]]) -> tuple[list[str], list[np.ndarray]]:
-        """A batch's clip names and images: the clips, then each augmented copy of them."""
+    def encode_batch(numbered: tuple[int, list[Clip]]) -> list[tuple[list[str], np.ndarray]]:
+        """``(names, images)`` of a batch's clips, then of each augmented copy of them."""
         first, batch = numbered
         waves = _stack_clips(batch, audio).to(device)
         batch_names = [c.name for c in batch]
-        images = [_encode_checked(transform, waves, batch_names)]
+        encoded = [(batch_names, _encode_checked(transform, waves, batch_names))]
         for copy in range(1, copies + 1):
             assert augment is not None
             params = draw_parameters(augment, seed, first, len(batch), copy)
             varied = augment_audio(waves, params, audio.sample_rate)
-            images.append(_encode_checked(transform, varied, [f"{name}#{copy}" for name in batch_names]))
-        return batch_names, images
+            copy_names = [f"{name}#{copy}" for name in batch_names]
+            encoded.append((copy_names, _encode_checked(transform, varied, copy_names)))
+        return encoded
 
     done = 0
     batches = _numbered(_batches(source.clips(), batch_size))
-    for batch_names, images in encoded_in_order(encode_batch, batches, device):
-        first = done
-        for image in images:
-            writer.append(image)
-        done += len(batch_names)
-        for copy in range(copies + 1):
-            names.extend(name if copy == 0 else f"{name}#{copy}" for name in batch_names)
+    for encoded in encoded_in_order(encode_batch, batches, device):
+        first, done = done, done + len(encoded[0][0])
+        for copy, (copy_names, images) in enumerate(encoded):
+            writer.append(images)
+            names.extend(copy_names)
             groups.append(torch.arange(first, done))
-            augmented.extend([copy > 0] * len(batch_names))
+            augmented.extend([copy > 0] * len(copy_names))
         if progress is not None:
             progress(done, total)
     skipped = list(source.skipped)
