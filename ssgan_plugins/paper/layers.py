@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 CHANNELS_LAST = torch.channels_last
+WORD_VALUES = 1 << 16
+"""Values of a 16-bit random word; the dropout probability's resolution is one in this."""
 
 
 class Dropout(nn.Dropout):
@@ -34,10 +36,6 @@ class Dropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(WORD_VALUES / (WORD_VALUES - drop))
 
 
-WORD_VALUES = 1 << 16
-"""Values of a 16-bit random word; the dropout probability's resolution is one in this."""
-
-
 class SubPixelConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` computed as a stride-1 convolution to ``stride**2`` times the
     channels, then a depth-to-space shuffle: the same weights, keys and result (to float
@@ -52,12 +50,19 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
-        (s, s2), (k, k2) = self.stride, self.kernel_size
-        p, p2 = cast(tuple[int, int], self.padding)  # a tuple for transposed convolutions
-        plain = (s, k, p) != (s2, k2, p2) or self.dilation != (1, 1) or self.groups != 1
-        if plain or output_size is not None or any(self.output_padding) or (k - 2 * p) != s:
+        geometry = _exact_stride_geometry(self)
+        if geometry is None or output_size is not None or any(self.output_padding):
             return super().forward(input, output_size)
-        return sub_pixel_conv_transpose(input, self.weight, self.bias, s, p)
+        return sub_pixel_conv_transpose(input, self.weight, self.bias, *geometry)
+
+
+def _exact_stride_geometry(layer: nn.Conv2d | nn.ConvTranspose2d) -> tuple[int, int] | None:
+    """``(stride, padding)`` of a square, undilated, ungrouped, zero-padded layer whose output
+    is exactly ``stride`` times (transposed) or ``1/stride`` of its input; else ``None``."""
+    (s, s2), (k, k2) = layer.stride, layer.kernel_size
+    p, p2 = cast(tuple[int, int], layer.padding)  # a tuple here: no 'same' padding
+    exact = (s, k, p) == (s2, k2, p2) and k - 2 * p == s and layer.padding_mode == "zeros"
+    return (s, p) if exact and layer.dilation == (1, 1) and layer.groups == 1 else None
 
 
 def sub_pixel_conv_transpose(
@@ -106,10 +111,10 @@ class FewChannelConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        (s, s2), (k, k2), (p, p2) = self.stride, self.kernel_size, cast(tuple[int, int], self.padding)
-        plain = (s, k, p) != (s2, k2, p2) or (k - 2 * p) != s or self.dilation != (1, 1) or self.groups != 1
+        geometry = _exact_stride_geometry(self)
+        s, p = geometry or (1, 0)
         fits = input.dim() == 4 and input.shape[-1] % s == 0 and input.shape[-2] % s == 0
-        if plain or not fits or input.device.type != "cpu" or self.padding_mode != "zeros":
+        if geometry is None or not fits or input.device.type != "cpu":
             return super()._conv_forward(input, weight, bias)
         # Channels-last once, outside the functions, so the forward and the weight gradient
         # share the copy and autograd still links it to ``input``.
